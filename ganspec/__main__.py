@@ -1,0 +1,5 @@
+import sys
+
+from ganspec.cli import main
+
+sys.exit(main())

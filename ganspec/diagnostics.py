@@ -1,0 +1,147 @@
+"""Diagnostics: errors and warnings as data (code, severity, message, position, hint).
+
+Every stage reports problems by returning `Diagnostic` values; only the CLI prints.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file; lines and columns count from 1."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start_pos: int = 0
+    end_pos: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+# Stable codes: tests and CI filters rely on them, so never renumber.
+CODES: dict[str, str] = {
+    # reading and syntax
+    "E001": "unreadable-file",
+    "E002": "not-utf8",
+    "E010": "syntax-error",
+    "E011": "unexpected-character",
+    "E012": "unexpected-end",
+    "E013": "too-deep",
+    "E014": "bad-number",
+    # resolution
+    "E100": "extends-not-found",
+    "E101": "extends-cycle",
+    "E102": "undefined-variable",
+    "E103": "bad-expression",
+    "E104": "duplicate-setting",
+    "E105": "bad-override",
+    # typed spec
+    "E200": "unknown-setting",
+    "E201": "unknown-name",
+    "E202": "bad-argument",
+    "E203": "missing-argument",
+    "E204": "bad-value",
+    "E205": "missing-setting",
+    # shapes and wiring
+    "E300": "shape-mismatch",
+    "E301": "bad-layer-input",
+    "E302": "critic-output",
+    "E303": "generator-output",
+    "E305": "conditional-without-labels",
+    "E306": "batch-not-divisible",
+    "E307": "f-divergence-domain",
+    # warnings grounded in the papers
+    "W400": "wasserstein-unconstrained",
+    "W401": "penalty-with-batchnorm",
+    "W402": "clip-with-momentum",
+    "W403": "sigmoid-on-logits",
+    "W404": "minimax-saturates",
+    "W405": "f-divergence-output-activation",
+    "W406": "data-not-found",
+    "W407": "output-range",
+    "W408": "consistency-without-dropout",
+    "W411": "trick-without-effect",
+    "W412": "data-unreadable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding about a spec, with where it is and what to do about it."""
+
+    code: str
+    severity: Severity
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return CODES.get(self.code, "unknown")
+
+    def to_json(self) -> dict:
+        data = {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "message": self.message,
+            "hint": self.hint,
+            "notes": list(self.notes),
+            "file": None,
+            "line": None,
+            "column": None,
+            "end_line": None,
+            "end_column": None,
+        }
+        if self.span is not None:
+            s = asdict(self.span)
+            for key in ("file", "line", "column", "end_line", "end_column"):
+                data[key] = s[key]
+        return data
+
+
+def error(code: str, message: str, span: Span | None = None, hint: str | None = None, notes=()) -> Diagnostic:
+    return Diagnostic(code, Severity.ERROR, message, span, hint, tuple(notes))
+
+
+def warning(code: str, message: str, span: Span | None = None, hint: str | None = None, notes=()) -> Diagnostic:
+    return Diagnostic(code, Severity.WARNING, message, span, hint, tuple(notes))
+
+
+class SpecError(Exception):
+    """Raised to stop a stage; carries the diagnostics that explain why."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = list(diagnostics)
+        super().__init__("; ".join(d.message for d in self.diagnostics))
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    """The nearest valid word, as a hint, or None when nothing is close."""
+    import difflib
+
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return None
+
+
+def has_errors(diagnostics) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)

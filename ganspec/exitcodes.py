@@ -1,0 +1,9 @@
+"""Process exit codes of the `ganspec` command, in one place."""
+
+OK = 0
+WARNINGS_STRICT = 1  # validate --strict found warnings
+DIFFERENT = 1  # diff: the specs differ; fmt --check: a file would change
+INVALID = 2  # a spec has errors
+UNREADABLE = 4  # a file could not be read
+INTERRUPTED = 130  # Ctrl-C
+INTERNAL_ERROR = 123

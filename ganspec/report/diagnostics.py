@@ -1,0 +1,120 @@
+"""Render diagnostics: for people (Rich, with the source line and a caret), JSON, GitHub annotations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ganspec.diagnostics import Diagnostic, Severity
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold blue"}
+
+
+class SourceCache:
+    """Source lines by file, read once (spans may point into files a spec extends)."""
+
+    def __init__(self, texts: dict[str, str] | None = None):
+        self.texts = dict(texts or {})
+
+    def line(self, file: str, number: int) -> str | None:
+        if file not in self.texts:
+            try:
+                self.texts[file] = Path(file).read_bytes().decode("utf-8", errors="replace")
+            except OSError:
+                self.texts[file] = ""
+        lines = self.texts[file].splitlines()
+        if 1 <= number <= len(lines):
+            return lines[number - 1].rstrip("\r")
+        return None
+
+
+def render_text(diag: Diagnostic, sources: SourceCache) -> str:
+    """Plain-text form (also used by golden tests):
+
+    error[E303] generator-output: message
+      --> file:line:col
+       |
+    12 |     the source line
+       |     ^^^^^
+       = hint: ...
+    """
+    out = [f"{diag.severity.value}[{diag.code}] {diag.name}: {diag.message}"]
+    span = diag.span
+    if span is not None:
+        out.append(f"  --> {span.file}:{span.line}:{span.column}")
+        text = sources.line(span.file, span.line)
+        if text is not None:
+            gutter = " " * len(str(span.line))
+            width = (span.end_column - span.column) if span.end_line == span.line else len(text) - span.column + 1
+            width = max(1, min(width, max(1, len(text) - span.column + 1)))
+            prefix = "".join(c if c == "\t" else " " for c in text[: span.column - 1])
+            out.append(f"{gutter} |")
+            out.append(f"{span.line} | {text}")
+            out.append(f"{gutter} | {prefix}{'^' * width}")
+    for note in diag.notes:
+        out.append(f"   = note: {note}")
+    if diag.hint:
+        out.append(f"   = hint: {diag.hint}")
+    return "\n".join(out)
+
+
+def print_rich(console, diag: Diagnostic, sources: SourceCache) -> None:
+    from rich.text import Text
+
+    lines = render_text(diag, sources).split("\n")
+    head = Text()
+    head.append(f"{diag.severity.value}[{diag.code}]", style=_STYLE[diag.severity])
+    head.append(f" {diag.name}: ", style="dim")
+    head.append(diag.message, style="bold")
+    console.print(head)
+    for line in lines[1:]:
+        style = None
+        if line.lstrip().startswith("-->"):
+            style = "cyan"
+        elif set(line.split("|")[-1].strip()) == {"^"}:
+            style = _STYLE[diag.severity]
+        elif line.lstrip().startswith("= hint"):
+            style = "green"
+        elif line.lstrip().startswith("= note"):
+            style = "dim"
+        console.print(Text(line, style=style or ""), highlight=False)
+    console.print()
+
+
+def github_annotation(diag: Diagnostic) -> str:
+    """A GitHub Actions workflow command: ::error file=...,line=...::message."""
+    level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}[diag.severity]
+    props = []
+    if diag.span is not None:
+        s = diag.span
+        props = [f"file={_esc_prop(s.file)}", f"line={s.line}", f"col={s.column}",
+                 f"endLine={s.end_line}", f"endColumn={s.end_column}"]
+    props.append(f"title={_esc_prop(f'{diag.code} {diag.name}')}")
+    message = diag.message + (f" (hint: {diag.hint})" if diag.hint else "")
+    return f"::{level} {','.join(props)}::{_esc_data(message)}"
+
+
+def _esc_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _esc_prop(text: str) -> str:
+    return _esc_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def to_json(results: list[tuple[str, list[Diagnostic]]]) -> str:
+    files = []
+    for file, diags in results:
+        files.append({
+            "file": file,
+            "ok": not any(d.severity is Severity.ERROR for d in diags),
+            "errors": sum(d.severity is Severity.ERROR for d in diags),
+            "warnings": sum(d.severity is Severity.WARNING for d in diags),
+            "diagnostics": [d.to_json() for d in diags],
+        })
+    summary = {
+        "files": len(files),
+        "errors": sum(f["errors"] for f in files),
+        "warnings": sum(f["warnings"] for f in files),
+    }
+    return json.dumps({"files": files, "summary": summary}, indent=2)

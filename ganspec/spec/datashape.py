@@ -1,0 +1,97 @@
+"""The shape of one data sample, found without TensorFlow (file headers, known data sets)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+from ganspec.spec.components import Source
+
+IDX_DTYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
+
+
+def data_roots(spec_dir: str | Path | None) -> list[Path]:
+    """Folders searched for relative data paths: the spec's folder, then $GANSPEC_DATA entries."""
+    roots = []
+    if spec_dir is not None:
+        roots.append(Path(spec_dir))
+    for entry in os.environ.get("GANSPEC_DATA", "").split(os.pathsep):
+        if entry:
+            roots.append(Path(entry))
+    roots.append(Path.cwd())
+    return roots
+
+
+def find_data_file(path: str, spec_dir: str | Path | None) -> Path | None:
+    """An existing file for a data path, or None."""
+    p = Path(os.path.expanduser(path))
+    if p.is_absolute():
+        return p if p.exists() else None
+    for root in data_roots(spec_dir):
+        candidate = root / p
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def read_idx_header(path: Path) -> tuple[str, tuple[int, ...]]:
+    """(dtype, dims) from an IDX file header; gzip detected by its magic bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    with opener(path, "rb") as fh:
+        magic = fh.read(4)
+        if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_DTYPES:
+            raise ValueError(f"{path} is not an IDX file (bad magic number)")
+        ndim = magic[3]
+        dims = struct.unpack(">" + "I" * ndim, fh.read(4 * ndim))
+    return IDX_DTYPES[magic[2]], tuple(dims)
+
+
+def read_npz_shape(path: Path, key: str) -> tuple[int, ...]:
+    """The shape of one array inside an .npz file, read from its header only."""
+    import numpy as np
+
+    with zipfile.ZipFile(path) as zf:
+        with zf.open(key + ".npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, _, _ = np.lib.format._read_array_header(fh, version)
+    return tuple(shape)
+
+
+def image_shape(dims: tuple[int, ...]) -> tuple[int, ...]:
+    """Per-sample shape of an image array (N, H, W[, C]) or a table (N, D)."""
+    sample = tuple(dims[1:])
+    if len(sample) == 2:
+        return sample + (1,)
+    return sample
+
+
+def sample_shape(source: Source, spec_dir) -> tuple[tuple[int, ...] | None, str | None]:
+    """(shape, problem): the sample shape when it can be known, and why not otherwise."""
+    known = source.known_shape()
+    if known is not None:
+        return tuple(known), None
+    if source.kind == "idx":
+        found = find_data_file(source.images, spec_dir)
+        if found is None:
+            return None, f"data file not found: {source.images}"
+        try:
+            _, dims = read_idx_header(found)
+        except (OSError, ValueError, struct.error, EOFError) as exc:
+            return None, f"cannot read {found}: {exc}"
+        return image_shape(dims), None
+    if source.kind == "npz":
+        found = find_data_file(source.path, spec_dir)
+        if found is None:
+            return None, f"data file not found: {source.path}"
+        try:
+            return image_shape(read_npz_shape(found, source.key)), None
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            return None, f"cannot read array {source.key!r} from {found}: {exc}"
+    if source.kind == "tfds":
+        return None, f"the shape of tfds data set {source.name!r} is not known; give it as `shape: [h, w, c]`"
+    return None, None

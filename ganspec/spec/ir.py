@@ -1,0 +1,130 @@
+"""The typed, fully resolved experiment spec (the IR): sections with paper defaults.
+
+A resolved `Spec` states every value that will be used; `Spec.model_json_schema()`
+is the JSON Schema (`ganspec schema`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import Field
+
+from ganspec.spec.base import Node
+from ganspec.spec.components import (
+    CONSTRAINTS,
+    METRICS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PRIORS,
+    SCHEDULES,
+    SOURCES,
+)
+from ganspec.spec.layers import AnyLayer
+
+Pos = Annotated[int, Field(gt=0)]
+Prob = Annotated[float, Field(ge=0, le=1)]
+
+
+class Data(Node):
+    """Where samples come from and how images are preprocessed."""
+
+    source: SOURCES.annotation()
+    scale: Optional[tuple[float, float]] = (-1.0, 1.0)  # pixel range for image data
+    resize: Optional[tuple[Pos, Pos]] = None
+    shuffle: int = Field(10_000, ge=0)  # shuffle buffer; 0 = no shuffling
+    cache: bool = True
+    limit: Optional[Pos] = None  # use only the first N examples
+
+
+class Network(Node):
+    """A layer stack. `pack` (critic only): PacGAN, Lin et al. 2018 — m samples per decision."""
+
+    layers: tuple[AnyLayer, ...] = Field(min_length=1)
+    pack: Pos = 1
+
+
+class Conditional(Node):
+    """Conditional GAN (Mirza & Osindero 2014): one-hot labels joined to z and to the critic input."""
+
+    classes: Annotated[int, Field(ge=2)]
+    embedding: Literal["one_hot"] = "one_hot"
+
+
+class Steps(Node):
+    """Critic updates per generator update (Goodfellow et al. 2014, Algorithm 1: k)."""
+
+    critic: Pos = 1
+    generator: Pos = 1
+    schedule: Optional[SCHEDULES.annotation()] = None
+
+
+class Optimizers(Node):
+    generator: OPTIMIZERS.annotation() = Field(default_factory=lambda: OPTIMIZERS["adam"]())
+    critic: OPTIMIZERS.annotation() = Field(default_factory=lambda: OPTIMIZERS["adam"]())
+
+
+class Ema(Node):
+    """Exponential moving average of generator weights (Yazici et al. 2019)."""
+
+    decay: float = Field(0.999, gt=0, lt=1)
+    start: int = Field(0, ge=0)
+
+
+class InstanceNoise(Node):
+    """Gaussian noise added to real and fake critic inputs (Sonderby et al. 2017; seed 001), decayed."""
+
+    std: float = Field(0.1, gt=0)
+    decay: Literal["none", "linear", "exponential"] = "linear"
+    steps: Optional[Pos] = None  # decay length; defaults to the run length
+
+
+class Tricks(Node):
+    instance_noise: Optional[InstanceNoise] = None
+    label_smoothing: float = Field(0.0, ge=0, lt=1)  # one-sided: real target 1 - s (Salimans et al. 2016)
+    label_flip: Prob = 0.0  # probability of swapping real/fake targets for the critic
+    label_noise: float = Field(0.0, ge=0, lt=0.5)  # uniform jitter on targets
+    unrolled: int = Field(0, ge=0)  # Metz et al. 2017: unrolled critic steps for the generator
+
+
+class Train(Node):
+    batch: Pos = 64
+    iterations: Pos = 10_000  # generator iterations
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    xla: bool = False
+    backend: Literal["tensorflow", "jax"] = "tensorflow"
+    checkpoint_every: Pos = 1000
+    keep_checkpoints: Pos = 3
+    log_every: Pos = 50
+
+
+class Evaluate(Node):
+    every: Pos = 1000
+    metrics: tuple[METRICS.annotation(), ...] = ()
+
+
+class Spec(Node):
+    """One experiment, fully resolved."""
+
+    name: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    seed: int = Field(0, ge=0)
+    data: Data
+    latent: PRIORS.annotation()
+    conditional: Optional[Conditional] = None
+    generator: Network
+    critic: Network
+    objective: OBJECTIVES.annotation()
+    constraints: tuple[CONSTRAINTS.annotation(), ...] = ()
+    steps: Steps = Steps()
+    optimizer: Optimizers = Optimizers()
+    ema: Optional[Ema] = None
+    tricks: Tricks = Tricks()
+    train: Train = Train()
+    evaluate: Evaluate = Evaluate()
+
+
+def schema() -> dict:
+    """JSON Schema of a resolved spec."""
+    return Spec.model_json_schema()
