@@ -44,7 +44,7 @@ def cmd_validate(args) -> int:
     results: list[tuple[str, list[Diagnostic]]] = []
     for path in paths:
         resolved = load(path, checks=True)
-        results.append((str(path), resolved.diagnostics))
+        results.append((str(path), [_via(d, str(path)) for d in resolved.diagnostics]))
     elapsed = time.perf_counter() - start
 
     errors = sum(d.severity is Severity.ERROR for _, ds in results for d in ds)
@@ -82,6 +82,15 @@ def cmd_validate(args) -> int:
     return exitcodes.OK
 
 
+def _via(diag: Diagnostic, file: str) -> Diagnostic:
+    """Say which spec was being checked when a finding points into a file it extends."""
+    if diag.span is None or Path(diag.span.file) == Path(file):
+        return diag
+    import dataclasses
+
+    return dataclasses.replace(diag, notes=diag.notes + (f"found while checking {file}, which extends it",))
+
+
 # ---- diff ----------------------------------------------------------------------------------
 
 
@@ -108,7 +117,7 @@ def cmd_diff(args) -> int:
     b, code_b = _load_or_report(args.b, console)
     if a is None or b is None:
         return max(code_a, code_b)
-    edits = diff_specs(a, b)
+    edits = diff_specs(a, b, metadata=args.metadata)
     if args.format == "json":
         print(json.dumps({"a": args.a, "b": args.b, "equal": not edits, "edits": [e.to_json() for e in edits]},
                          indent=2))
@@ -272,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--format", choices=("human", "json"), default="human")
+    p.add_argument("--metadata", action="store_true", help="also compare description and tags")
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("fmt", help="format .gan files in place (or check that they are formatted)")

@@ -132,11 +132,31 @@ class SpecError(Exception):
         super().__init__("; ".join(d.message for d in self.diagnostics))
 
 
+# Names people bring from other libraries, mapped to ours.
+ALIASES = {
+    "lrelu": "leaky_relu", "leakyrelu": "leaky_relu", "leaky": "leaky_relu", "bn": "batchnorm",
+    "batch_norm": "batchnorm", "batchnormalization": "batchnorm", "layer_norm": "layernorm", "ln": "layernorm",
+    "conv2d": "conv", "convolution": "conv", "conv2d_transpose": "conv_transpose", "deconv": "conv_transpose",
+    "conv2dtranspose": "conv_transpose", "linear": "dense", "fc": "dense", "upsampling": "upsample",
+    "upsampling2d": "upsample", "maxpool": "pool", "avgpool": "pool", "zero_pad": "pad", "zeropadding": "pad",
+    "cropping": "crop", "sn": "spectral_norm", "spectral_normalization": "spectral_norm", "gp": "gradient_penalty",
+    "wgan_gp": "gradient_penalty", "dragan": "gradient_penalty", "clip": "weight_clip", "clipping": "weight_clip",
+    "rms_prop": "rmsprop", "rmsprop_optimizer": "rmsprop", "nonsaturating": "non_saturating", "ns": "non_saturating",
+    "wgan": "wasserstein", "lsgan": "least_squares", "ls": "least_squares", "gaussian_noise": "instance_noise",
+    "is": "inception_score", "discriminator_steps": "critic", "n_critic": "critic", "batch_size": "batch",
+    "steps_per_generator": "critic", "learning_rate": "lr", "beta_1": "beta1", "beta_2": "beta2",
+    "epsilon": "eps", "z_dim": "dim", "gauss": "gaussian", "mog": "ring",
+}
+
+
 def did_you_mean(word: str, choices) -> str | None:
     """The nearest valid word, as a hint, or None when nothing is close."""
     import difflib
 
     choices = sorted(set(choices))
+    alias = ALIASES.get(word.lower())
+    if alias in choices:
+        return f"did you mean '{alias}'?"
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"

@@ -27,10 +27,14 @@ class Edit:
         return {"op": self.op, "path": self.path, "old": self.old, "new": self.new}
 
 
-def diff_specs(a, b) -> list[Edit]:
-    """Differences from spec `a` to spec `b` (the experiment name is not a hyperparameter)."""
-    da = a.model_dump(mode="json", exclude={"name"})
-    db = b.model_dump(mode="json", exclude={"name"})
+METADATA = {"name", "description", "tags"}
+
+
+def diff_specs(a, b, metadata: bool = False) -> list[Edit]:
+    """Differences from spec `a` to spec `b`; name, description and tags only if `metadata`."""
+    exclude = {"name"} if metadata else METADATA
+    da = a.model_dump(mode="json", exclude=exclude)
+    db = b.model_dump(mode="json", exclude=exclude)
     return diff_trees(da, db)
 
 
@@ -99,8 +103,13 @@ def _key(item):
 
 
 def summarize(value: Any) -> Any:
-    """A component as short .gan-like text: `adam(lr=0.0001, beta1=0.5)`."""
+    """A component as short .gan text with its non-default values: `adam(lr: 0.0001, beta1: 0)`."""
     if isinstance(value, dict) and "kind" in value:
+        from ganspec.spec.components import component_text
+
+        text = component_text(value)
+        if text is not None:
+            return text
         parts = []
         for key, val in value.items():
             if key == "kind":

@@ -212,7 +212,8 @@ def check_clip_with_momentum(ctx: Context):
         return
     opt = spec.optimizer.critic
     if opt.has_momentum():
-        yield warning("W402", f"weight clipping with a momentum optimizer ({opt.kind}) for the critic",
+        default = "" if opt.span is not None else ", the default since no `optimizer.critic` is set"
+        yield warning("W402", f"weight clipping with a momentum optimizer for the critic ({opt.text()}{default})",
                       ctx.span(opt), "the WGAN paper recommends rmsprop(lr: 5e-5)")
 
 

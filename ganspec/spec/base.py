@@ -53,9 +53,9 @@ class Component(Node):
     def kind_name(cls) -> str:
         return cls.model_fields["kind"].default
 
-    def text(self) -> str:
-        """This component as .gan source, showing only values that differ from defaults:
-        `conv(64, kernel: 5, stride: 2)`."""
+    def text(self, full: bool = False) -> str:
+        """This component as .gan source, showing only values that differ from defaults
+        (all values if `full`): `conv(64, kernel: 5, stride: 2)`."""
         positional, named = [], []
         data = self.model_dump(mode="json", exclude={"kind", "layers"})
         if self.varargs:
@@ -71,7 +71,8 @@ class Component(Node):
                 leading = False
         for name, value in data.items():
             field = fields[name]
-            if not field.is_required() and field.get_default(call_default_factory=True) == getattr(self, name):
+            if not full and not field.is_required() and field.get_default(call_default_factory=True) == getattr(
+                    self, name):
                 continue
             named.append(f"{name}: {_gan_value(value)}")
         args = positional + named

@@ -551,3 +551,23 @@ class Samples(Metric):
     kind: Literal["samples"] = "samples"
     samples: Pos = 64
     positional: ClassVar = ("samples",)
+
+
+def all_registries() -> list[Registry]:
+    """Every registry of the language, layers included."""
+    from ganspec.spec.layers import LAYERS, WRAPPERS
+
+    return [LAYERS, WRAPPERS, SOURCES, PRIORS, OBJECTIVES, CONSTRAINTS, SCHEDULES, LR_SCHEDULES, OPTIMIZERS, METRICS]
+
+
+def component_text(dump: dict) -> str | None:
+    """.gan text of a dumped component (`{"kind": "adam", ...}`), or None if no class fits."""
+    from pydantic import ValidationError
+
+    for registry in all_registries():
+        if dump.get("kind") in registry:
+            try:
+                return registry[dump["kind"]].model_validate(dump).text(full=True)
+            except ValidationError:
+                continue
+    return None

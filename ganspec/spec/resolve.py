@@ -59,6 +59,7 @@ class Evaluator:
         self.diags = diagnostics
         self.env: dict[str, R.RValue] = dict(env or {})
         self.forced = forced or {}  # variables set by a file that extends this one
+        self._variables: dict = self.env  # names in scope at the last symbol, for hints
 
     # statements
     def let(self, stmt: ast.Let, env: dict) -> None:
@@ -213,6 +214,7 @@ class Evaluator:
         return R.RCall(node.name, tuple(args), kwargs, node.span, {}, name_span)
 
     def _symbol(self, node: ast.Symbol, env: dict) -> R.RValue:
+        self._variables = env
         if node.name in ("true", "false"):
             return R.RVal(node.name == "true", node.span)
         if node.name == "none":
@@ -248,7 +250,8 @@ class Evaluator:
         shown = R.plain(value) if not isinstance(value, (R.RBlock, R.RLayers)) else "a block"
         hint = None
         if isinstance(value, R.RVal) and value.symbol:
-            hint = f"`{value.value}` is not a variable; define it with `let {value.value} = ...`"
+            hint = did_you_mean(value.value, self._variables) or (
+                f"`{value.value}` is not a variable; define it with `let {value.value} = ...`")
             self._fail("E102", f"`{value.value}` is not defined, so `{op}` cannot use it", value.span, hint)
         self._fail("E103", f"`{op}` needs numbers, got {shown!r}", value.span)
 
@@ -358,7 +361,7 @@ def _evaluate(doc: ast.Document, diags: list, stack: tuple[str, ...], files: lis
                 else:
                     diags.extend(exc.diagnostics)
             if parent_doc is not None:
-                files.append(parent_path)
+                files.append(os.path.normpath(parent_path))
                 # First pass: the parent's variables, visible to this file.
                 _, _, parent_env = _evaluate(parent_doc, [], stack + (key,), [], forced)
     evaluator = Evaluator(diags, env=parent_env, forced=forced)
@@ -372,7 +375,7 @@ def _evaluate(doc: ast.Document, diags: list, stack: tuple[str, ...], files: lis
     if parent_doc is not None:
         # Second pass: the parent evaluated with this file's variables in force.
         forced_vars = {**(forced or {}), **own_vars}
-        _, parent_block, _ = _evaluate(parent_doc, diags, stack + (os.path.realpath(parent_doc.file),), [],
+        _, parent_block, _ = _evaluate(parent_doc, diags, stack + (os.path.realpath(parent_doc.file),), files,
                                        forced_vars)
         block = R.merge(parent_block, block)
     return exp.name, block, env
@@ -457,8 +460,16 @@ class Typer:
         target = spans.get(field_name, span)
         label = _join(where, field_name)
         if item["type"] == "missing":
-            what = "argument" if issubclass(cls, Component) else "setting"
-            self.err("E203" if what == "argument" else "E205", f"{label}: missing {what} `{field_name}`", target)
+            if issubclass(cls, Component):
+                self.err("E203", f"{where}() needs the argument `{field_name}`", target)
+            elif not where:
+                required = ", ".join(n for n, f in cls.model_fields.items() if f.is_required() and n != "name")
+                what = {"critic": "critic (or discriminator) network", "generator": "generator network",
+                        "data": "`data` block", "latent": "`latent` prior"}.get(field_name, f"`{field_name}`")
+                self.err("E205", f"the experiment has no {what}", target,
+                         notes=(f"every experiment needs: {required}",))
+            else:
+                self.err("E205", f"{where} needs the setting `{field_name}`", target)
             return
         msg = item["msg"].replace("Input should be", "must be").replace("Value should have", "must have")
         msg = msg.replace("Tuple should have", "must have").replace("List should have", "must have")
@@ -639,10 +650,9 @@ def _first_named(fields, cls) -> str:
 
 
 def _other_registry(name: str, registry: Registry) -> str | None:
-    from ganspec.spec import components as C
+    from ganspec.spec.components import all_registries
 
-    for other in (LAYERS, WRAPPERS, C.SOURCES, C.PRIORS, C.OBJECTIVES, C.CONSTRAINTS, C.OPTIMIZERS, C.METRICS,
-                  C.LR_SCHEDULES, C.SCHEDULES):
+    for other in all_registries():
         if other is not registry and name in other:
             return other.concept
     return None

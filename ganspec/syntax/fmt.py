@@ -57,9 +57,21 @@ class Formatter:
     def _emit(self, depth: int, text: str) -> None:
         self.lines.append(INDENT * depth + text if text else "")
 
-    def _leading(self, depth: int, end_pos: int) -> None:
-        for c in self._take_before(end_pos):
+    def _blank(self) -> None:
+        """One blank line, never two, and none at the start of a file or block."""
+        if self.lines and self.lines[-1] != "" and not self.lines[-1].endswith("{"):
+            self.lines.append("")
+
+    def _leading(self, depth: int, end_pos: int, start: int | None = None) -> None:
+        """Comments before `end_pos`, keeping blank lines between them and before `start`."""
+        taken = self._take_before(end_pos)
+        for i, c in enumerate(taken):
+            if i and re.search(r"\n[ \t\r]*\n", self.source[taken[i - 1].pos:c.pos]):
+                self._blank()
             self._emit(depth, c.text.rstrip())
+        if taken and start is not None and start > taken[-1].pos:
+            if re.search(r"\n[ \t\r]*\n", self.source[taken[-1].pos:start]):
+                self._blank()
 
     # document ------------------------------------------------------------------------------
     def render(self) -> str:
@@ -71,9 +83,9 @@ class Formatter:
             prev_end = let.span.end_pos
         if doc.before:
             self._leading(0, exp.span.start_pos)
-            self._emit(0, "")
+            self._blank()
         else:
-            self._leading(0, exp.span.start_pos)
+            self._leading(0, exp.span.start_pos, exp.span.start_pos)
         header = f"experiment {exp.name}"
         if exp.extends is not None:
             header += f" extends {exp.extends.text}"
@@ -84,7 +96,7 @@ class Formatter:
         prev_end = exp.span.end_pos
         for i, let in enumerate(doc.after):
             if i == 0:
-                self._emit(0, "")
+                self._blank()
             self._statement(let, 0, prev_end if i else None, None)
             prev_end = let.span.end_pos
         for c in self._take_before(len(self.source) + 1):
@@ -110,21 +122,24 @@ class Formatter:
 
     def _statement(self, node, depth: int, prev_end, next_start) -> None:
         if self._blank_before(prev_end, node.span.start_pos):
-            self._emit(0, "")
+            self._blank()
+        start = node.span.start_pos
         if isinstance(node, ast.Let):
-            self._leading(depth, node.span.end_pos)
+            self._leading(depth, node.span.end_pos, start)
             self._emit(depth, f"let {node.name} = {expr(node.value)}" + self._take_trailing(node.span, next_start))
         elif isinstance(node, ast.Setting):
             path = ".".join(node.path)
             if isinstance(node.value, ast.Block):
+                self._leading(depth, node.value.span.start_pos, start)
                 self._block_open(depth, path, node.value.span)
                 self._children(node.value.items, depth + 1, node.value.span)
                 self._emit(depth, "}" + self._take_trailing(node.span, next_start))
             else:
-                self._leading(depth, node.span.end_pos)
+                self._leading(depth, node.span.end_pos, start)
                 self._emit(depth, f"{path} {expr(node.value)}" + self._take_trailing(node.span, next_start))
         elif isinstance(node, ast.Network):
             head = node.role + (args(node.options) if node.options is not None else "")
+            self._leading(depth, node.body.span.start_pos, start)
             self._layer_block(depth, head, node.body, next_start, node.span)
         else:
             raise TypeError(f"unexpected statement {node!r}")
@@ -166,21 +181,19 @@ class Formatter:
                     continue
             flush(item.span.start_pos)
             if self._blank_before(prev_end, item.span.start_pos):
-                self._emit(0, "")
+                self._blank()
             if simple:
-                self._leading(depth, item.span.end_pos)
+                self._leading(depth, item.span.end_pos, item.span.start_pos)
                 group.append(item)
             elif isinstance(item, ast.Let):
                 self._statement(item, depth, None, nxt)
             elif isinstance(item, ast.Repeat):
-                self._leading(depth, item.body.span.start_pos)
+                self._leading(depth, item.body.span.start_pos, item.span.start_pos)
                 self._layer_block(depth, f"repeat {expr(item.count)}", item.body, nxt, item.span)
             elif isinstance(item, ast.Wrapper):
-                self._leading(depth, item.body.span.start_pos)
+                self._leading(depth, item.body.span.start_pos, item.span.start_pos)
                 self._layer_block(depth, call_text(item.call), item.body, nxt, item.span)
             prev_end = item.span.end_pos
-            if not simple:
-                prev_end = item.span.end_pos
         flush(None)
 
 

@@ -302,8 +302,12 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         expected = _expected_words(getattr(exc, "expected", []) or [])
         opened = _unclosed(text)
         if opened is not None:
-            o_line = text.count("\n", 0, opened[1]) + 1
-            msg = f"missing closing {_CLOSER[opened[0]]!r} for the {opened[0]!r} opened on line {o_line}"
+            pos = opened[1]
+            o_line = text.count("\n", 0, pos) + 1
+            o_col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+            return error("E012", f"this {opened[0]!r} is never closed: the file ends before its {_CLOSER[opened[0]]!r}",
+                         Span(file, o_line, o_col, o_line, o_col + 1, pos, pos + 1),
+                         f"add {_CLOSER[opened[0]]!r} where the block ends")
         elif not text.strip():
             msg = "empty file: a spec needs an `experiment NAME { ... }` block"
         else:

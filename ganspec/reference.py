@@ -1,0 +1,108 @@
+"""The language reference of every registered name, generated from the registries,
+so the docs never disagree with the code: `python -m ganspec.reference > docs/reference.md`."""
+
+from __future__ import annotations
+
+import inspect
+
+from pydantic_core import PydanticUndefined
+
+from ganspec.spec.components import (
+    CONSTRAINTS,
+    LR_SCHEDULES,
+    METRICS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PRIORS,
+    SCHEDULES,
+    SOURCES,
+)
+from ganspec.spec.ir import Spec
+from ganspec.spec.layers import LAYERS, WRAPPERS
+
+SECTIONS = [
+    ("Data sources (`data.source`)", SOURCES),
+    ("Latent priors (`latent`)", PRIORS),
+    ("Layers (inside `generator { }` and `critic { }`)", LAYERS),
+    ("Blocks (`name { layers }`; plus `repeat N { layers }`)", WRAPPERS),
+    ("Objectives (`objective`)", OBJECTIVES),
+    ("Constraints and regularizers (`constraint`, repeatable)", CONSTRAINTS),
+    ("Step schedules (`steps.schedule`)", SCHEDULES),
+    ("Optimizers (`optimizer.generator`, `optimizer.critic`)", OPTIMIZERS),
+    ("Learning-rate schedules (`schedule:` argument of an optimizer)", LR_SCHEDULES),
+    ("Metrics (`evaluate.metrics`, or repeatable `metric`)", METRICS),
+]
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if value is PydanticUndefined:
+        return "required"
+    if hasattr(value, "text"):
+        return value.text()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if value == "":
+        return '""'
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + "]"
+    return str(value)
+
+
+def _params(cls) -> str:
+    parts = []
+    for name, field in cls.model_fields.items():
+        if name in ("kind", "layers"):
+            continue
+        pos = " (positional)" if name in cls.positional or name == cls.varargs else ""
+        parts.append(f"`{name}`={_default(field)}{pos}")
+    return ", ".join(parts) or "none"
+
+
+def _doc(cls) -> str:
+    return " ".join(inspect.getdoc(cls).split()) if cls.__doc__ else ""
+
+
+def _section_settings(model, prefix: str, out: list[str]) -> None:
+    for name, field in model.model_fields.items():
+        if name == "name":
+            continue
+        ann = field.annotation
+        sub = getattr(ann, "model_fields", None)
+        out.append(f"| `{prefix}{name}` | {_default(field) if sub is None else 'block'} |")
+
+
+def render() -> str:
+    lines = ["# ganspec language reference (generated)", "",
+             "Generated from the registries by `python -m ganspec.reference`; a test keeps it current.",
+             "Every name below is written as a call, `name(positional, key: value)`; a name without",
+             "arguments may drop the parentheses (`relu`, `objective hinge`).", ""]
+    lines += ["## Settings and their defaults", "", "| setting | default |", "| --- | --- |"]
+    for name, field in Spec.model_fields.items():
+        if name == "name":
+            continue
+        model = field.annotation
+        fields = getattr(model, "model_fields", None)
+        if fields and name not in ("generator", "critic"):
+            for sub, sub_field in fields.items():
+                lines.append(f"| `{name}.{sub}` | {_default(sub_field)} |")
+        else:
+            lines.append(f"| `{name}` | {_default(field)} |")
+    lines.append("")
+    for title, registry in SECTIONS:
+        lines += [f"## {title}", "", "| name | parameters | what it is |", "| --- | --- | --- |"]
+        for name in registry.names():
+            cls = registry[name]
+            lines.append(f"| `{name}` | {_params(cls)} | {_doc(cls)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render())

@@ -1,0 +1,177 @@
+"""The `ganspec` command: exit codes, output formats, and the catalogue in CI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ganspec import exitcodes
+from ganspec.cli import main
+from tests.conftest import ROOT, SPECS
+
+GOOD = """experiment good {
+  data { source ring }
+  latent normal(2)
+  generator { dense(16) relu dense(2) }
+  critic { dense(16) relu dense(1) }
+  objective non_saturating
+}
+"""
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "good.gan").write_text(GOOD)
+    (tmp_path / "warn.gan").write_text(GOOD.replace("non_saturating", "minimax"))
+    (tmp_path / "bad.gan").write_text(GOOD.replace("dense(2) }", "dense(3) }"))
+    (tmp_path / "syntax.gan").write_text("experiment x {\n  seed = 1\n}\n")
+    return tmp_path
+
+
+def test_validate_ok_warning_invalid_unreadable(files, capsys):
+    assert run(capsys, "validate", str(files / "good.gan"))[0] == exitcodes.OK
+    assert run(capsys, "validate", str(files / "warn.gan"))[0] == exitcodes.OK
+    assert run(capsys, "validate", "--strict", str(files / "warn.gan"))[0] == exitcodes.WARNINGS_STRICT
+    assert run(capsys, "validate", str(files / "bad.gan"))[0] == exitcodes.INVALID
+    assert run(capsys, "validate", str(files / "missing.gan"))[0] == exitcodes.UNREADABLE
+    assert (exitcodes.OK, exitcodes.WARNINGS_STRICT, exitcodes.INVALID, exitcodes.UNREADABLE,
+            exitcodes.INTERNAL_ERROR) == (0, 1, 2, 4, 123)
+
+
+def test_validate_human_output_has_position_line_and_caret(files, capsys):
+    code, out, _ = run(capsys, "validate", str(files / "syntax.gan"))
+    assert code == exitcodes.INVALID
+    assert f"{files / 'syntax.gan'}:2:8" in out
+    assert "2 |   seed = 3" not in out and "2 |   seed = 1" in out
+    assert "  |        ^" in out
+    assert "expected" in out and "without '='" in out
+
+
+def test_validate_folder_json(files, capsys):
+    code, out, _ = run(capsys, "validate", "--format", "json", str(files))
+    data = json.loads(out)
+    assert code == exitcodes.INVALID
+    assert data["summary"] == {"files": 4, "errors": 2, "warnings": 1}
+    by_name = {f["file"].rsplit("/", 1)[-1]: f for f in data["files"]}
+    diag = by_name["bad.gan"]["diagnostics"][0]
+    assert (diag["code"], diag["name"], diag["severity"], diag["line"], diag["column"]) == (
+        "E303", "generator-output", "error", 4, 30)
+    assert by_name["good.gan"]["ok"] and by_name["good.gan"]["diagnostics"] == []
+
+
+def test_validate_github_annotations(files, capsys):
+    code, out, _ = run(capsys, "validate", "--format", "github", "--strict", str(files / "warn.gan"),
+                       str(files / "bad.gan"))
+    lines = out.splitlines()
+    assert code == exitcodes.INVALID
+    assert any(line.startswith("::error file=") and "line=6" in line and "title=W404 minimax-saturates" in line
+               for line in lines), "strict turns warnings into error annotations"
+    assert any(line.startswith("::error ") and "E303" in line for line in lines)
+
+
+def test_catalogue_is_valid_and_strict_clean_except_known_minimax(capsys):
+    code, out, _ = run(capsys, "validate", "--format", "json", str(SPECS))
+    data = json.loads(out)
+    assert code == exitcodes.OK, out
+    assert data["summary"]["errors"] == 0
+    for f in data["files"]:
+        for d in f["diagnostics"]:
+            # Only the specs that reproduce the original minimax GAN warn, on purpose.
+            assert d["code"] == "W404", (f["file"], d)
+
+
+def test_diff_equal_and_different(capsys):
+    code, out, _ = run(capsys, "diff", str(SPECS / "wgan_gp.gan"), str(SPECS / "wgan_gp.gan"))
+    assert code == exitcodes.OK and "no differences" in out
+    code, out, _ = run(capsys, "diff", "--format", "json", str(SPECS / "wgan_gp.gan"), str(SPECS / "wgan.gan"))
+    assert code == exitcodes.DIFFERENT
+    edits = {e["path"]: e for e in json.loads(out)["edits"]}
+    assert set(edits) == {"constraints[0]", "steps.schedule", "optimizer.generator", "optimizer.critic"}
+    assert edits["optimizer.critic"]["new"].startswith("rmsprop(lr: 5e-05")
+    assert edits["constraints[0]"]["new"].startswith("weight_clip(")
+    assert "wgan_warmup(critic: 100, first: 25, every: 500)" == edits["steps.schedule"]["new"]
+
+
+def test_diff_compares_numbers_by_value_and_aligns_layers(tmp_path, capsys):
+    a = tmp_path / "a.gan"
+    b = tmp_path / "b.gan"
+    a.write_text(GOOD.replace("objective non_saturating", "objective non_saturating\n optimizer.critic adam(lr: 2e-4)"))
+    b.write_text(GOOD.replace("objective non_saturating", "objective non_saturating\n optimizer.critic adam(lr: 0.0002)")
+                 .replace("critic { dense(16) relu", "critic { dense(16) layernorm relu"))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    edits = json.loads(out)["edits"]
+    assert code == exitcodes.DIFFERENT
+    assert edits == [{"op": "added", "path": "critic.layers[1]", "old": None, "new": "layernorm(epsilon: 0.001)"}]
+
+
+def test_diff_of_invalid_spec_reports_it(files, capsys):
+    code, out, _ = run(capsys, "diff", str(files / "good.gan"), str(files / "syntax.gan"))
+    assert code == exitcodes.INVALID and "E010" in out
+
+
+def test_fmt_check_and_write(tmp_path, capsys):
+    path = tmp_path / "x.gan"
+    path.write_text("experiment x {  seed   1 }")
+    assert run(capsys, "fmt", "--check", str(path))[0] == exitcodes.DIFFERENT
+    assert path.read_text() == "experiment x {  seed   1 }"
+    assert run(capsys, "fmt", str(path))[0] == exitcodes.OK
+    assert path.read_text() == "experiment x {\n  seed 1\n}\n"
+    assert run(capsys, "fmt", "--check", str(path))[0] == exitcodes.OK
+    bad = tmp_path / "bad.gan"
+    bad.write_text("experiment {")
+    assert run(capsys, "fmt", str(bad))[0] == exitcodes.INVALID
+    assert bad.read_text() == "experiment {", "a file that does not parse is left alone"
+
+
+def test_catalogue_is_formatted(capsys):
+    code, _, err = run(capsys, "fmt", "--check", str(SPECS))
+    assert code == exitcodes.OK, err
+
+
+def test_explain_json_matches_static_inference(capsys):
+    code, out, _ = run(capsys, "explain", "--format", "json", str(SPECS / "wgan_gp.gan"))
+    assert code == exitcodes.OK
+    data = json.loads(out)
+    gen, critic = data["networks"]
+    assert gen["input_shape"] == [128] and gen["output_shape"] == [28, 28, 1]
+    assert critic["input_shape"] == [28, 28, 1] and critic["output_shape"] == [1]
+    # keras.io WGAN-GP critic: 4,305,409 parameters (as Keras reports for that example).
+    assert critic["trainable"] == 4_305_409
+    assert data["spec"]["objective"] == {"kind": "wasserstein"}
+
+
+def test_explain_human(capsys):
+    code, out, _ = run(capsys, "explain", "--set", "train.batch=32", str(SPECS / "dcgan.gan"))
+    assert code == exitcodes.OK
+    assert "generator: (100) -> (28, 28, 1)" in out and "total" in out
+    assert "batch 32" in out
+
+
+def test_schema(capsys):
+    code, out, _ = run(capsys, "schema")
+    schema = json.loads(out)
+    assert code == exitcodes.OK and schema["title"] == "Spec"
+    assert set(schema["required"]) == {"name", "data", "latent", "generator", "critic", "objective"}
+
+
+def test_internal_errors_are_reported_not_raised(monkeypatch, capsys, files):
+    import ganspec.load
+
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(ganspec.load, "load", boom)
+    code, _, err = run(capsys, "validate", str(files / "good.gan"))
+    assert code == exitcodes.INTERNAL_ERROR and "internal error" in err and "Traceback" not in err
+
+
+def test_console_script_is_installed():
+    assert shutil.which("ganspec") is not None
