@@ -25,6 +25,14 @@ class Node(BaseModel):
     def span(self) -> Span | None:
         return self._span
 
+    def __eq__(self, other) -> bool:
+        """Equal in meaning: positions in the source do not count."""
+        if type(self) is not type(other):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = BaseModel.__hash__
+
     def field_span(self, name: str) -> Span | None:
         """Span of one field's value, or the node's own span when it was defaulted."""
         return self._field_spans.get(name, self._span)

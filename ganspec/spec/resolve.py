@@ -494,6 +494,10 @@ class Typer:
         if optional and isinstance(raw, R.RVal) and raw.value is None:
             return None
         if registry is not None:
+            default = field_info.get_default(call_default_factory=True) if field_info is not None else None
+            if isinstance(raw, R.RBlock) and isinstance(default, Component):
+                # `optimizer.critic.lr 1e-3` with no optimizer written: adjust the default one.
+                raw = R.RCall(default.kind, (), {}, raw.span, dict(raw.entries), raw.span)
             return self.component(registry, raw, where)
         origin = get_origin(core)
         if origin is tuple:
