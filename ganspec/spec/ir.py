@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ganspec.spec.base import Node
 from ganspec.spec.components import (
@@ -35,6 +35,13 @@ class Data(Node):
     shuffle: int = Field(10_000, ge=0)  # shuffle buffer; 0 = no shuffling
     cache: bool = True
     limit: Optional[Pos] = None  # use only the first N examples
+
+    @field_validator("scale")
+    @classmethod
+    def _low_below_high(cls, value):
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"must be [low, high] with low < high, got [{value[0]:g}, {value[1]:g}]")
+        return value
 
 
 class Network(Node):

@@ -471,7 +471,8 @@ class Typer:
             else:
                 self.err("E205", f"{where} needs the setting `{field_name}`", target)
             return
-        msg = item["msg"].replace("Input should be", "must be").replace("Value should have", "must have")
+        msg = item["msg"].replace("Value error, ", "").replace("Input should be", "must be")
+        msg = msg.replace("Value should have", "must have")
         msg = msg.replace("Tuple should have", "must have").replace("List should have", "must have")
         got = item.get("input")
         hint = None
@@ -480,7 +481,7 @@ class Typer:
             choices = [c.strip(" '") for c in expected.replace(" or ", ",").split(",")]
             hint = did_you_mean(got, choices)
         suffix = ""
-        if got is not None and not isinstance(got, (dict, BaseModel)) and "must" in msg:
+        if got is not None and not isinstance(got, (dict, BaseModel)) and "must" in msg and "got" not in msg:
             suffix = f" (got {_show(got)})"
         code = "E202" if issubclass(cls, Component) else "E204"
         self.err(code, f"{label} {msg}{suffix}", target, hint)
