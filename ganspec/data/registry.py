@@ -86,9 +86,6 @@ def array_dataset(request: Request, examples: Examples, what: str) -> ArrayDatas
     if data.limit is not None:
         images = images[:data.limit]
         labels = None if labels is None else labels[:data.limit]
-    if data.scale is not None and data.scale[0] >= data.scale[1]:
-        raise bad_data(f"`scale` must go from low to high, not {list(data.scale)}",
-                       data.field_span("scale") or request.span(), "e.g. scale [-1, 1] or scale [0, 1]")
     pixels = False
     if np.issubdtype(images.dtype, np.integer):
         as_uint8 = pixels_as_uint8(images)

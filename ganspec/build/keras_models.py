@@ -1,0 +1,334 @@
+"""Keras 3 functional models from the typed spec: one small builder per layer kind.
+
+Each builder takes the IR layer, the incoming Keras tensor and the build context, and
+returns the outgoing tensor. Shapes and weight counts agree with the static inference
+in `ganspec.spec.layers` (padding rules, bias flags, residual projections, the
+spectral-norm vector u); `tests/build` checks this for every spec in `specs/`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+from keras import ops
+
+from ganspec.build.spectral_norm import SpectralNormalization
+from ganspec.checks import critic_input_shape, data_sample_shape, generator_input_shape
+from ganspec.spec import layers as L
+from ganspec.spec.ir import Spec
+
+SEED_MODULUS = 2**31 - 1
+
+
+@keras.saving.register_keras_serializable(package="ganspec")
+class Maxout(keras.layers.Layer):
+    """Maxout (Goodfellow et al. 2013): max over groups of `pieces` consecutive units of the last axis."""
+
+    def __init__(self, pieces: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pieces = pieces
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        groups = ops.reshape(inputs, tuple(shape[:-1]) + (shape[-1] // self.pieces, self.pieces))
+        return ops.max(groups, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        last = None if input_shape[-1] is None else input_shape[-1] // self.pieces
+        return tuple(input_shape[:-1]) + (last,)
+
+    def get_config(self):
+        return {**super().get_config(), "pieces": self.pieces}
+
+
+@dataclass
+class BuildContext:
+    """What builders share: seeds for initializers and dropout, and spectral normalization."""
+
+    seed: int
+    spectral_norm: int | None = None  # power iterations when weight layers are normalized
+    _counter: itertools.count = field(default_factory=itertools.count)
+
+    def next_seed(self) -> int:
+        return (self.seed * 1_000_003 + next(self._counter)) % SEED_MODULUS
+
+    def initializer(self):
+        """Keras' default kernel initializer, seeded so that a spec seed fixes the initial weights."""
+        return keras.initializers.GlorotUniform(seed=self.next_seed())
+
+    def weighted(self, layer: keras.layers.Layer) -> keras.layers.Layer:
+        """A weight layer, wrapped in spectral normalization where asked."""
+        if self.spectral_norm:
+            return SpectralNormalization(layer, power_iterations=self.spectral_norm)
+        return layer
+
+    def stack(self, layers, x):
+        for layer in layers:
+            x = LAYER_BUILDERS[layer.kind](layer, x, self)
+        return x
+
+
+Builder = Callable[[L.Layer, keras.KerasTensor, BuildContext], keras.KerasTensor]
+LAYER_BUILDERS: dict[str, Builder] = {}
+
+
+def builds(kind: str):
+    """Register the builder of one IR layer kind."""
+
+    def register(fn: Builder) -> Builder:
+        LAYER_BUILDERS[kind] = fn
+        return fn
+
+    return register
+
+
+# ---- weight layers -------------------------------------------------------------------------
+
+
+@builds("dense")
+def build_dense(layer: L.Dense, x, ctx):
+    return ctx.weighted(keras.layers.Dense(layer.units, use_bias=layer.bias, kernel_initializer=ctx.initializer()))(x)
+
+
+@builds("conv")
+def build_conv(layer: L.Conv, x, ctx):
+    return ctx.weighted(keras.layers.Conv2D(
+        layer.filters, layer.kernel, strides=layer.stride, padding=layer.padding, use_bias=layer.bias,
+        kernel_initializer=ctx.initializer()))(x)
+
+
+@builds("conv_transpose")
+def build_conv_transpose(layer: L.ConvTranspose, x, ctx):
+    return ctx.weighted(keras.layers.Conv2DTranspose(
+        layer.filters, layer.kernel, strides=layer.stride, padding=layer.padding, use_bias=layer.bias,
+        kernel_initializer=ctx.initializer()))(x)
+
+
+@builds("batchnorm")
+def build_batchnorm(layer: L.BatchNorm, x, ctx):
+    return keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon)(x)
+
+
+@builds("layernorm")
+def build_layernorm(layer: L.LayerNorm, x, ctx):
+    return keras.layers.LayerNormalization(epsilon=layer.epsilon)(x)
+
+
+# ---- shape layers --------------------------------------------------------------------------
+
+
+@builds("upsample")
+def build_upsample(layer: L.Upsample, x, ctx):
+    return keras.layers.UpSampling2D(layer.factor, interpolation=layer.interpolation)(x)
+
+
+@builds("pool")
+def build_pool(layer: L.Pool, x, ctx):
+    pooling = keras.layers.MaxPooling2D if layer.mode == "max" else keras.layers.AveragePooling2D
+    return pooling(layer.size)(x)
+
+
+@builds("global_pool")
+def build_global_pool(layer: L.GlobalPool, x, ctx):
+    pooling = keras.layers.GlobalMaxPooling2D if layer.mode == "max" else keras.layers.GlobalAveragePooling2D
+    return pooling()(x)
+
+
+@builds("pad")
+def build_pad(layer: L.Pad, x, ctx):
+    return keras.layers.ZeroPadding2D(layer.amount)(x)
+
+
+@builds("crop")
+def build_crop(layer: L.Crop, x, ctx):
+    return keras.layers.Cropping2D(layer.amount)(x)
+
+
+@builds("reshape")
+def build_reshape(layer: L.Reshape, x, ctx):
+    return keras.layers.Reshape(layer.shape)(x)
+
+
+@builds("flatten")
+def build_flatten(layer: L.Flatten, x, ctx):
+    return keras.layers.Flatten()(x)
+
+
+@builds("dropout")
+def build_dropout(layer: L.Dropout, x, ctx):
+    return keras.layers.Dropout(layer.rate, seed=ctx.next_seed())(x)
+
+
+# ---- activations ---------------------------------------------------------------------------
+
+
+@builds("relu")
+def build_relu(layer, x, ctx):
+    return keras.layers.ReLU()(x)
+
+
+@builds("leaky_relu")
+def build_leaky_relu(layer: L.LeakyRelu, x, ctx):
+    return keras.layers.LeakyReLU(negative_slope=layer.alpha)(x)
+
+
+@builds("elu")
+def build_elu(layer: L.Elu, x, ctx):
+    return keras.layers.ELU(alpha=layer.alpha)(x)
+
+
+@builds("gelu")
+def build_gelu(layer, x, ctx):
+    return keras.layers.Activation("gelu")(x)
+
+
+@builds("tanh")
+def build_tanh(layer, x, ctx):
+    return keras.layers.Activation("tanh")(x)
+
+
+@builds("sigmoid")
+def build_sigmoid(layer, x, ctx):
+    return keras.layers.Activation("sigmoid")(x)
+
+
+@builds("maxout")
+def build_maxout(layer: L.Maxout, x, ctx):
+    return Maxout(layer.pieces)(x)
+
+
+# ---- blocks --------------------------------------------------------------------------------
+
+
+@builds("repeat")
+def build_repeat(layer: L.Repeat, x, ctx):
+    for _ in range(layer.count):
+        x = ctx.stack(layer.layers, x)
+    return x
+
+
+@builds("residual")
+def build_residual(layer: L.Residual, x, ctx):
+    """x + body(x) (He et al. 2016), with the 1x1 (or dense) projection that `Residual.projection` names."""
+    body = ctx.stack(layer.layers, x)
+    projection = layer.projection(tuple(x.shape[1:]), tuple(body.shape[1:]))
+    shortcut = x if projection is None else LAYER_BUILDERS[projection.kind](projection, x, ctx)
+    return keras.layers.Add()([shortcut, body])
+
+
+@builds("spectral_norm")
+def build_spectral_norm_block(layer: L.SpectralNormBlock, x, ctx):
+    outer = ctx.spectral_norm
+    ctx.spectral_norm = layer.power_iterations
+    try:
+        return ctx.stack(layer.layers, x)
+    finally:
+        ctx.spectral_norm = outer
+
+
+# ---- whole networks ------------------------------------------------------------------------
+
+GENERATOR_SEED, CRITIC_SEED = 0, 1
+
+
+@contextmanager
+def precision(policy: str):
+    """Build layers under a Keras dtype policy (mixed precision), restoring the global one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _float32_output(x, spec: Spec):
+    # Mixed precision: losses and penalties read the network output in float32.
+    if spec.train.precision == "float32":
+        return x
+    return keras.layers.Activation("linear", dtype="float32", name="float32_output")(x)
+
+
+def build_generator(spec: Spec) -> keras.Model:
+    """z (and a one-hot label when conditional) -> one sample."""
+    ctx = BuildContext(seed=spec.seed * 2 + GENERATOR_SEED)
+    with precision(spec.train.precision):
+        z = keras.Input((spec.latent.dim,), name="z")
+        inputs, x = z, z
+        if spec.conditional:
+            label = keras.Input((spec.conditional.classes,), name="label")
+            inputs, x = [z, label], keras.layers.Concatenate()([z, label])
+        x = ctx.stack(spec.generator.layers, x)
+        return keras.Model(inputs, _float32_output(x, spec), name="generator")
+
+
+def one_sample_shape(spec: Spec, spec_dir=None) -> tuple[int, ...]:
+    """One data sample's shape: from the data source, else from the generator's output."""
+    shape, _ = data_sample_shape(spec, spec_dir)
+    if shape is None:
+        shape, _ = L.walk(spec.generator.layers, generator_input_shape(spec))
+    return tuple(shape)
+
+
+def build_critic(spec: Spec, sample: tuple[int, ...] | None = None, spec_dir=None) -> keras.Model:
+    """A packed, label-conditioned sample (see `critic_input`) -> one number (logit or score)."""
+    sample = sample or one_sample_shape(spec, spec_dir)
+    constraint = next((c for c in spec.constraints if c.kind == "spectral_norm"), None)
+    ctx = BuildContext(seed=spec.seed * 2 + CRITIC_SEED,
+                       spectral_norm=constraint.power_iterations if constraint else None)
+    with precision(spec.train.precision):
+        inputs = keras.Input(critic_input_shape(spec, sample), name="sample")
+        x = ctx.stack(spec.critic.layers, inputs)
+        return keras.Model(inputs, _float32_output(x, spec), name="critic")
+
+
+# ---- critic input: PacGAN packing and label channels -----------------------------------------
+
+
+def pack_samples(x, pack: int):
+    """PacGAN (Lin et al. 2018): [B, ..., C] -> [B / pack, ..., C * pack], samples side by side on the last axis."""
+    if pack == 1:
+        return x
+    shape = tuple(x.shape)
+    rest, channels = shape[1:-1], shape[-1]
+    x = ops.reshape(x, (-1, pack) + rest + (channels,))
+    x = ops.moveaxis(x, 1, -2)
+    return ops.reshape(x, (-1,) + rest + (pack * channels,))
+
+
+def pack_labels(one_hot, pack: int):
+    """The label of a pack: the mean of its members' one-hot labels (one-hot when they share a class)."""
+    if pack == 1:
+        return one_hot
+    return ops.mean(ops.reshape(one_hot, (-1, pack, one_hot.shape[-1])), axis=1)
+
+
+def with_label_channels(x, labels):
+    """Conditional GAN (Mirza & Osindero 2014): labels appended to the last axis, tiled over H, W for images."""
+    labels = ops.cast(labels, x.dtype)
+    for _ in range(len(x.shape) - 2):
+        labels = ops.expand_dims(labels, 1)
+    spatial = tuple(x.shape[1:-1])
+    if spatial:
+        labels = ops.tile(labels, (1,) + spatial + (1,))
+    return ops.concatenate([x, labels], axis=-1)
+
+
+def critic_input(x, labels=None, pack: int = 1):
+    """Samples [B, ...] (and one-hot labels [B, classes]) -> the critic's input [B / pack, ...]."""
+    packed = pack_samples(x, pack)
+    if labels is None:
+        return packed
+    return with_label_channels(packed, pack_labels(labels, pack))
+
+
+def count_weights(model: keras.Model) -> tuple[int, int]:
+    """(trainable, non_trainable) parameter counts, as `ganspec explain` reports them."""
+    def count(variables):
+        return sum(math.prod(v.shape) for v in variables)
+    return count(model.trainable_weights), count(model.non_trainable_weights)

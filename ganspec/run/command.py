@@ -1,0 +1,170 @@
+"""`ganspec run` and `ganspec sample`. This module is imported by the CLI to register the
+commands, so it must stay light: TensorFlow is imported only when a command runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ganspec import exitcodes
+from ganspec.diagnostics import Severity, SpecError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="train a spec (or resume a run directory)")
+    p.add_argument("spec", nargs="?", help="the .gan file (optional with --resume)")
+    p.add_argument("--set", action="append", metavar="PATH=VALUE", help="override a value, e.g. train.batch=32")
+    p.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default ./runs)")
+    p.add_argument("--iterations", type=int, metavar="N", help="generator iterations (overrides the spec)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--force", action="store_true", help="resume even though the spec changed")
+    p.add_argument("--plain", action="store_true", help="plain log lines instead of the live display")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sample", help="write a grid of samples from a run's generator")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
+    p.set_defaults(func=cmd_sample)
+
+
+def _print_diagnostics(console, diagnostics) -> int:
+    from ganspec.report.diagnostics import SourceCache, print_rich
+
+    sources = SourceCache()
+    for d in diagnostics:
+        print_rich(console, d, sources)
+    if any(d.code == "E001" for d in diagnostics if d.severity is Severity.ERROR):
+        return exitcodes.UNREADABLE
+    return exitcodes.INVALID
+
+
+def cmd_run(args) -> int:
+    from rich.console import Console
+
+    from ganspec.cli import _overrides, print_diff
+    from ganspec.diff import diff_specs
+    from ganspec.load import load
+    from ganspec.run.display import make_display
+    from ganspec.run.rundir import RunDir, bookkeeping_only
+
+    console = Console(highlight=False, soft_wrap=True)
+    overrides = _overrides(args)
+    if args.iterations is not None:
+        overrides.append(("train.iterations", str(args.iterations)))
+    run = RunDir(args.resume) if args.resume else None
+    if run is not None and not (run.path / "resolved.json").exists():
+        console.print(f"[red]error[/]: {run.path} is not a ganspec run directory (no resolved.json)")
+        return exitcodes.UNREADABLE
+
+    if args.spec:
+        resolved = load(args.spec, overrides=overrides, checks=True)
+        errors = [d for d in resolved.diagnostics if d.severity is Severity.ERROR]
+        if resolved.spec is None or errors:
+            return _print_diagnostics(console, resolved.diagnostics)
+        spec, files, spec_dir = resolved.spec, resolved.files, Path(args.spec).parent
+        for d in resolved.diagnostics:
+            _print_diagnostics(console, [d])
+    elif run is not None:
+        if args.set:
+            console.print("[red]error[/]: --set needs the spec: `ganspec run SPEC --resume RUN_DIR --set ...`")
+            return exitcodes.INVALID
+        spec, files = run.resolved_spec(), None
+        spec_dir = _stored_spec_dir(run)
+        if args.iterations is not None:
+            train = spec.train.model_copy(update={"iterations": args.iterations})
+            spec = spec.model_copy(update={"train": train})
+    else:
+        console.print("[red]error[/]: give a spec to run, or --resume RUN_DIR")
+        return exitcodes.INVALID
+
+    if run is not None:
+        stored = run.resolved_spec()
+        edits = diff_specs(stored, spec)
+        if edits and not bookkeeping_only(edits) and not args.force:
+            console.print(f"[red]refusing to resume[/]: the spec differs from the one {run.path} was started with")
+            print_diff(console, edits, "run", args.spec or "overrides")
+            console.print("use --force to resume anyway, or start a new run")
+            return exitcodes.INVALID
+        if edits:
+            run.write_json("resolved.json", spec.model_dump(mode="json"))
+    else:
+        run = RunDir.create(spec, files, args.out)
+        (run.path / "spec_dir").write_text(str(Path(spec_dir).resolve()) + "\n")
+
+    from ganspec.run.trainer import Trainer, summarize  # TensorFlow is imported from here on
+
+    display = make_display(force_plain=args.plain)
+    trainer = Trainer(spec, run, spec_dir, display)
+    try:
+        trainer.prepare()
+    except SpecError as exc:
+        return _print_diagnostics(console, exc.diagnostics)
+    if args.resume:
+        if trainer.resume():
+            console.print(f"resuming {run.path} at iteration {trainer.iteration}")
+        else:
+            console.print(f"{run.path} has no checkpoint yet: starting from the beginning")
+    outcome = trainer.train(spec.train.iterations)
+    if outcome.message:
+        console.print(outcome.message)
+    if outcome.code == exitcodes.OK:
+        _print_summary(console, summarize(trainer.history, trainer.evaluations, outcome.iteration))
+    console.print(f"run directory: [bold]{run.path}[/]")
+    return outcome.code
+
+
+def _stored_spec_dir(run) -> Path:
+    pointer = run.path / "spec_dir"
+    return Path(pointer.read_text().strip()) if pointer.exists() else run.path
+
+
+def _print_summary(console, summary) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"summary after {summary['iterations']} iterations", title_justify="left")
+    table.add_column("value", style="cyan")
+    table.add_column("last", justify="right")
+    table.add_column("best", justify="right")
+    table.add_column("best at", justify="right")
+    for key, value in summary["last"].items():
+        table.add_row(key, f"{value:.4g}", "", "")
+    for key, m in summary["metrics"].items():
+        table.add_row(key, f"{m['last']:.4g}", f"{m['best']:.4g}", str(m["best_at"]))
+    console.print(table)
+
+
+def cmd_sample(args) -> int:
+    from rich.console import Console
+
+    from ganspec.run.rundir import RunDir
+
+    console = Console(highlight=False, soft_wrap=True)
+    run = RunDir(args.run_dir)
+    if not (run.path / "resolved.json").exists():
+        console.print(f"[red]error[/]: {run.path} is not a ganspec run directory")
+        return exitcodes.UNREADABLE
+    spec = run.resolved_spec()
+
+    from ganspec.run.quiet import import_tensorflow
+
+    import_tensorflow()
+    from ganspec.build import build_generator
+    from ganspec.run.images import image_grid, save_png, scatter
+    from ganspec.run.sampling import generate
+
+    latest = run.latest_checkpoint()
+    if latest is None:
+        console.print(f"[red]error[/]: {run.path} has no checkpoint yet")
+        return exitcodes.UNREADABLE
+    generator = build_generator(spec)
+    name = "generator_ema" if (latest / "generator_ema.weights.h5").exists() and not args.no_ema else "generator"
+    generator.load_weights(str(latest / f"{name}.weights.h5"))
+    fake = generate(spec, generator, args.n, seed=args.seed)
+    picture = image_grid(fake, tuple(spec.data.scale or (0, 1))) if fake.ndim == 4 else scatter(fake)
+    save_png(picture, Path(args.output))
+    state = json.loads((latest / "state.json").read_text())
+    console.print(f"wrote {args.output}: {args.n} samples from {name} at iteration {state['iteration']}")
+    return exitcodes.OK

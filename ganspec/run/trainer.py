@@ -1,0 +1,292 @@
+"""The training loop of `ganspec run`: data -> compiled step -> observers, checkpoints, evaluation.
+
+Side effects (display, metrics.jsonl, TensorBoard, images, checkpoints) all happen
+here, between compiled iterations, never inside the step. Exit codes: 0 finished,
+130 interrupted (a checkpoint was saved), 3 stopped on NaN/Inf (the last good
+checkpoint is kept), 2 invalid spec or data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganspec import exitcodes
+from ganspec.metrics import METRIC_FUNCTIONS, Reference
+from ganspec.run import checkpoint
+from ganspec.run.display import Display, RateMeter
+from ganspec.run.health import check_health
+from ganspec.run.images import image_grid, save_png, scatter
+from ganspec.run.rundir import RunDir
+from ganspec.spec.ir import Spec
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@dataclass
+class Outcome:
+    code: int
+    run_dir: Path
+    iteration: int
+    last: dict = field(default_factory=dict)
+    evaluations: list = field(default_factory=list)
+    message: str = ""
+
+
+class _Stop(Exception):
+    """SIGTERM, treated like Ctrl-C: save and exit."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop()
+
+
+class Trainer:
+    """Runs one spec in one run directory, from scratch or from its latest checkpoint."""
+
+    def __init__(self, spec: Spec, run: RunDir, spec_dir, display: Display):
+        self.spec = spec
+        self.run = run
+        self.spec_dir = spec_dir
+        self.display = display
+        self.history: list[dict] = []
+        self.evaluations: list[dict] = []
+
+    # ---- setup ---------------------------------------------------------------------------
+
+    def prepare(self):
+        from ganspec.run.quiet import import_tensorflow
+
+        import_tensorflow()
+        from ganspec.data import load_data
+        from ganspec.train.tf_step import compile_training
+
+        self.dataset = load_data(self.spec, self.spec_dir)
+        self.step = compile_training(self.spec, spec_dir=self.spec_dir)
+        self.models = {"generator": self.step.generator, "critic": self.step.critic}
+        if self.step.ema_generator is not None:
+            self.models["generator_ema"] = self.step.ema_generator
+        self.variables = {
+            "generator_optimizer": list(self.step.generator_optimizer.variables),
+            "critic_optimizer": list(self.step.critic_optimizer.variables),
+            # Counters, the step's RNG, and the layers' own RNG states (dropout), which Keras
+            # leaves out of saved weights: together they make a resume exact.
+            "state": [self.step.seed_state, self.step.iteration, self.step.critic_updates,
+                      *self.step.network_state],
+        }
+        self.iteration = 0
+        self.data_position = 0  # real batches consumed so far
+
+    def resume(self) -> bool:
+        """Load the latest checkpoint, if any; returns whether one was loaded."""
+        latest = self.run.latest_checkpoint()
+        if latest is None:
+            return False
+        state = checkpoint.restore(latest, self.models, self.variables)
+        self.iteration = int(state["iteration"])
+        self.data_position = int(state["data_position"])
+        self.evaluations = state.get("evaluations", [])
+        self.run.truncate_metrics(self.iteration)
+        return True
+
+    def save(self) -> Path:
+        state = {"data_position": self.data_position, "evaluations": self.evaluations,
+                 "backend": "tensorflow", "spec": self.spec.name}
+        return checkpoint.save(self.run, self.iteration, self.models, self.variables, state,
+                               self.spec.train.keep_checkpoints)
+
+    # ---- data ----------------------------------------------------------------------------
+
+    def _batches(self):
+        """Yields (real [k, batch, ...], labels [k, batch] or None) per iteration, resuming exactly."""
+        import tensorflow as tf
+
+        spec = self.spec
+        ds = self.dataset.tf_batches(spec.train.batch, spec.seed, start_batch=self.data_position)
+        it = iter(ds)
+        iteration = self.iteration
+        while True:
+            k = self.step.critic_steps_at(iteration)
+            items = [next(it) for _ in range(k)]
+            if self.dataset.conditional:
+                yield tf.stack([x for x, _ in items]), tf.stack([y for _, y in items]), k
+            else:
+                yield tf.stack(items), None, k
+            iteration += 1
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def train(self, total: int) -> Outcome:
+        spec = self.spec
+        log_every = spec.train.log_every
+        meter = RateMeter()
+        self.display.start(spec.name, total, self.iteration, str(self.run.path))
+        batches = self._batches()
+        previous = signal.signal(signal.SIGTERM, _raise_stop)
+        pending = None
+        try:
+            meter.mark(self.iteration)
+            while self.iteration < total:
+                real, labels, k = next(batches)
+                pending = self.step(real, labels)
+                self.iteration += 1
+                self.data_position += k
+                last = self.iteration == total
+                if self.iteration % log_every == 0 or last:
+                    scalars = {name: float(value) for name, value in pending.items()}
+                    if not self._observe(scalars, meter.mark(self.iteration)):
+                        return self._stopped_on_nan()
+                if self.iteration % spec.train.checkpoint_every == 0 or last:
+                    self._check_finite(pending)
+                    self.save()
+                if self.iteration % spec.evaluate.every == 0 or last:
+                    self.evaluate()
+        except (KeyboardInterrupt, _Stop):
+            if pending is not None and not self._finite(pending):
+                return self._stopped_on_nan()
+            where = self.save()
+            self.display.stop()
+            return Outcome(exitcodes.INTERRUPTED, self.run.path, self.iteration,
+                           message=f"interrupted: saved {where.name}; resume with "
+                                   f"`ganspec run --resume {self.run.path}`")
+        except _NonFinite:
+            return self._stopped_on_nan()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        self.display.stop()
+        self._finish()
+        return Outcome(exitcodes.OK, self.run.path, self.iteration, self.history[-1] if self.history else {},
+                       self.evaluations)
+
+    def _observe(self, scalars: dict, rate: float) -> bool:
+        record = {"iteration": self.iteration, "time": time.time(), **scalars}
+        self.history.append(scalars)
+        self.run.log(record)
+        self._tensorboard_scalars(scalars)
+        self.display.log(self.iteration, scalars, rate)
+        alerts = check_health(self.history, self.spec)
+        for alert in alerts:
+            self.display.alert(alert)
+        return not any(a.severity == "fatal" for a in alerts)
+
+    @staticmethod
+    def _finite(metrics) -> bool:
+        return all(math.isfinite(float(v)) for v in metrics.values())
+
+    def _check_finite(self, metrics) -> None:
+        if not self._finite(metrics):
+            raise _NonFinite()
+
+    def _stopped_on_nan(self) -> Outcome:
+        self.display.stop()
+        latest = self.run.latest_checkpoint()
+        kept = f"the last good checkpoint is {latest.name}" if latest else "no checkpoint was saved yet"
+        return Outcome(exitcodes.DIVERGED, self.run.path, self.iteration,
+                       message=f"stopped at iteration {self.iteration}: a loss became NaN/Inf; {kept}. "
+                               "Try lower learning rates, a gradient penalty or spectral norm, or float32.")
+
+    # ---- evaluation and outputs ----------------------------------------------------------
+
+    def sample(self, n: int, seed_offset: int = 1) -> np.ndarray:
+        """n generated samples from a fixed latent batch (the EMA generator when there is one)."""
+        from ganspec.run.sampling import generate
+
+        generator = self.step.ema_generator or self.step.generator
+        return generate(self.spec, generator, n, seed=self.spec.seed + seed_offset)
+
+    def evaluate(self) -> dict:
+        spec = self.spec
+        results: dict = {}
+        reference = None
+        for node in spec.evaluate.metrics:
+            if node.kind == "samples":
+                self._save_samples(node.samples)
+                continue
+            fn = METRIC_FUNCTIONS.get(node.kind)
+            if fn is None:
+                results.setdefault("skipped", []).append(node.kind)
+                continue
+            if reference is None:
+                reference = Reference(real=self.dataset.sample(max(m.samples for m in spec.evaluate.metrics),
+                                                               seed=spec.seed + 7),
+                                      modes=self.dataset.modes, mode_std=getattr(self.dataset, "std", None))
+            fake = self.sample(node.samples, seed_offset=2)
+            for key, value in fn(node, fake, Reference(reference.real[:node.samples], reference.modes,
+                                                       reference.mode_std)).items():
+                results[key] = value
+        skipped = results.pop("skipped", [])
+        if skipped and not self.evaluations:
+            self.display.message(f"note: metrics not available in this version, skipped: {', '.join(skipped)}")
+        if results:
+            self.evaluations.append({"iteration": self.iteration, **results})
+            self.run.log({"iteration": self.iteration, "evaluation": results})
+            self._tensorboard_scalars({f"eval/{k}": v for k, v in results.items()})
+            self.display.evaluation(self.iteration, results)
+        return results
+
+    def _save_samples(self, n: int) -> None:
+        fake = self.sample(n, seed_offset=1)
+        if len(fake.shape) == 4:
+            picture = image_grid(fake, tuple(self.spec.data.scale or (0.0, 1.0)))
+        else:
+            picture = scatter(fake, self.dataset.sample(min(n, 2000), seed=self.spec.seed + 3))
+        path = self.run.path / "samples" / f"samples-{self.iteration:08d}.png"
+        save_png(picture, path)
+        save_png(picture, self.run.path / "samples" / "latest.png")
+        self._tensorboard_image(picture)
+
+    def _writer(self):
+        if not hasattr(self, "_tb"):
+            import tensorflow as tf
+
+            self._tb = tf.summary.create_file_writer(str(self.run.path / "tensorboard"))
+        return self._tb
+
+    def _tensorboard_scalars(self, scalars: dict) -> None:
+        import tensorflow as tf
+
+        with self._writer().as_default(step=self.iteration):
+            for key, value in scalars.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    tf.summary.scalar(key, value)
+
+    def _tensorboard_image(self, picture: np.ndarray) -> None:
+        import tensorflow as tf
+
+        with self._writer().as_default(step=self.iteration):
+            tf.summary.image("samples", picture[None].astype(np.float32) / 255.0)
+
+    def _finish(self) -> None:
+        models = self.run.path / "models"
+        for name, model in self.models.items():
+            model.save(str(models / f"{name}.keras"))
+        self.run.write_json("summary.json", summarize(self.history, self.evaluations, self.iteration))
+        if hasattr(self, "_tb"):
+            self._tb.flush()
+
+
+class _NonFinite(Exception):
+    pass
+
+
+# Metrics where lower is better; the others are "higher is better" for the summary.
+LOWER_IS_BETTER = {"reverse_kl", "wasserstein_distance", "fid", "kid"}
+
+
+def summarize(history: list[dict], evaluations: list[dict], iteration: int) -> dict:
+    """Last losses, and the best and last value of every evaluated metric."""
+    summary = {"iterations": iteration, "last": history[-1] if history else {}, "metrics": {}}
+    keys = {k for e in evaluations for k in e if k != "iteration"}
+    for key in sorted(keys):
+        points = [(e["iteration"], e[key]) for e in evaluations if isinstance(e.get(key), (int, float))]
+        if not points:
+            continue
+        best = (min if key in LOWER_IS_BETTER else max)(points, key=lambda p: p[1])
+        summary["metrics"][key] = {"last": points[-1][1], "best": best[1], "best_at": best[0]}
+    return summary

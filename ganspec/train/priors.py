@@ -1,0 +1,23 @@
+"""Latent priors p(z) and generator labels, sampled with `keras.random` (backend-neutral)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import ops
+
+PRIOR_SAMPLERS: dict[str, Callable] = {
+    "normal": lambda prior, batch, seed: keras.random.normal((batch, prior.dim), stddev=prior.std, seed=seed),
+    "uniform": lambda prior, batch, seed: keras.random.uniform((batch, prior.dim), prior.low, prior.high, seed=seed),
+}
+
+
+def sample_latent(prior, batch: int, seed):
+    """z ~ p(z), shape [batch, dim]."""
+    return PRIOR_SAMPLERS[prior.kind](prior, batch, seed)
+
+
+def sample_labels(classes: int, batch: int, seed):
+    """One-hot labels of classes drawn uniformly, shape [batch, classes]."""
+    return ops.one_hot(keras.random.randint((batch,), 0, classes, seed=seed), classes)

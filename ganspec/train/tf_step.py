@@ -1,0 +1,291 @@
+"""The TensorFlow training step: one whole GAN iteration inside one `tf.function`.
+
+An iteration is `critic_steps` critic updates, each on its own real batch (the input
+is stacked as [critic_steps, batch, ...]), then `spec.steps.generator` generator
+updates, then the EMA of the generator weights. The number of critic steps is read
+from the input's static shape, so the WGAN warm-up schedule simply traces a second
+variant (`critic_steps_at` says how many batches an iteration takes).
+
+All randomness (z, labels, penalty points, instance noise, label tricks) comes from one
+`keras.random.SeedGenerator` seeded by `spec.seed`; its state, the iteration counters,
+the models and the optimizers are tracked, so `tf.train.Checkpoint(step=step)` restores
+a run exactly. This is the only TensorFlow-specific module of training: losses,
+penalties and schedules are `keras.ops` functions. No logging, images or checkpoints here.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
+
+from ganspec.build import build_critic, build_generator, critic_input, pack_samples  # noqa: E402
+from ganspec.train import constraints as C  # noqa: E402
+from ganspec.train.objectives import critic_targets, objective_losses, plain_targets  # noqa: E402
+from ganspec.train.optimizers import make_optimizers, unrolled_updates  # noqa: E402
+from ganspec.train.priors import sample_latent, sample_labels  # noqa: E402
+from ganspec.train.schedules import critic_steps_at, instance_noise_std  # noqa: E402
+
+CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_norm")
+GENERATOR_METRICS = ("generator_loss", "generator_grad_norm")
+
+
+def critic_input_gradients(critic, points, labels=None, pack: int = 1):
+    """grad_x D(x) at `points` [B, ...] (data space, before packing), and D(points)."""
+    with tf.GradientTape() as tape:
+        tape.watch(points)
+        outputs = critic(critic_input(points, labels, pack), training=True)
+    return tape.gradient(outputs, points), outputs
+
+
+def global_norm(gradients):
+    """sqrt of the sum of squares of all gradient entries."""
+    return tf.linalg.global_norm([g for g in gradients if g is not None])
+
+
+class TrainStep(tf.Module):
+    """A compiled GAN iteration for one spec, its models and optimizers. Call it with real
+    batches [critic_steps, batch, ...] (and integer labels [critic_steps, batch] when
+    conditional); it returns a dict of scalar metrics."""
+
+    def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer):
+        super().__init__(name="train_step")
+        self.spec = spec
+        self.generator, self.critic = generator, critic
+        self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
+        self.losses = objective_losses(spec.objective)
+        self.pack = spec.critic.pack
+        rules = [(c, C.constraint_rule(c)) for c in spec.constraints]
+        self.penalties = [(c, r) for c, r in rules if isinstance(r, (C.GradientRule, C.OutputRule))]
+        self.after_updates = [(c, r) for c, r in rules if isinstance(r, C.AfterUpdateRule)]
+        self.seed_generator = keras.random.SeedGenerator(spec.seed)
+        self.seed_state = self.seed_generator.state  # tracked for checkpoints
+        # Keras does not track its layers' RNG states (dropout); checkpoints need them.
+        self.network_state = list(generator.non_trainable_variables + critic.non_trainable_variables)
+        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+        self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="critic_updates")
+        self.ema_generator = None
+        if spec.ema is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+        generator_optimizer.build(generator.trainable_variables)
+        critic_optimizer.build(critic.trainable_variables)
+        self._after_update(first=True)  # the critic starts inside the clipping box
+        # autograph off: the loops are explicit, so keras.ops code is traced as written.
+        self._compiled = tf.function(self._iteration, jit_compile=spec.train.xla, autograph=False)
+
+    # ---- public --------------------------------------------------------------------------
+
+    def __call__(self, real_batches, real_labels=None) -> dict:
+        """Run one iteration; returns {metric name: scalar tensor}."""
+        real_batches = tf.convert_to_tensor(real_batches, dtype=tf.float32)
+        if real_labels is not None:
+            real_labels = tf.convert_to_tensor(real_labels, dtype=tf.int32)
+        return self._compiled(real_batches, real_labels)
+
+    def critic_steps_at(self, iteration: int) -> int:
+        """Real batches the given generator iteration takes (the WGAN warm-up schedule)."""
+        return critic_steps_at(self.spec, iteration)
+
+    # ---- the iteration -------------------------------------------------------------------
+
+    def _iteration(self, real_batches, real_labels):
+        spec = self.spec
+        critic_steps, batch = real_batches.shape[0], real_batches.shape[1]
+        noise_std = instance_noise_std(spec, self.iteration)
+        names = CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+
+        def critic_update(i, totals):
+            labels = self._one_hot(real_labels[i]) if real_labels is not None else None
+            metrics = self._critic_update(real_batches[i], labels, noise_std)
+            return i + 1, {name: totals[name] + metrics[name] for name in names}
+
+        zeros = {name: tf.constant(0.0) for name in names}
+        _, totals = tf.while_loop(lambda i, _: i < critic_steps, critic_update, (tf.constant(0), zeros))
+        results = {name: value / critic_steps for name, value in totals.items()}
+
+        last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
+        generator_totals = {name: tf.constant(0.0) for name in GENERATOR_METRICS}
+        for _ in range(spec.steps.generator):
+            metrics = self._generator_update(real_batches[-1], last_labels, batch, noise_std)
+            generator_totals = {name: generator_totals[name] + metrics[name] for name in GENERATOR_METRICS}
+        results.update({name: value / spec.steps.generator for name, value in generator_totals.items()})
+
+        if self.ema_generator is not None:
+            self._update_ema()
+        self.iteration.assign_add(1)
+        if spec.tricks.instance_noise is not None:
+            results["instance_noise_std"] = tf.cast(noise_std, tf.float32)
+        return results
+
+    def _critic_update(self, real, labels, noise_std):
+        spec, losses = self.spec, self.losses
+        fake = self.generator(self._generator_inputs(ops.shape(real)[0], labels), training=True)
+        real, fake = self._noisy(real, noise_std), self._noisy(fake, noise_std)
+        targets = self._targets(ops.shape(real)[0] // self.pack)
+        with tf.GradientTape() as tape:
+            d_real = self._critic(real, labels)
+            d_fake = self._critic(fake, labels)
+            loss = losses.critic(spec.objective, d_real, d_fake, targets)
+            penalty = self._penalty(real, fake, labels, d_real)
+            total = loss + penalty
+            scaled = self._scale(self.critic_optimizer, total)
+        variables = self.critic.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.critic_optimizer.apply_gradients(zip(gradients, variables))
+        self._after_update()
+        self.critic_updates.assign_add(1)
+        metrics = {
+            "critic_loss": loss,
+            "penalty": tf.cast(penalty, tf.float32),
+            "d_real": ops.mean(d_real),
+            "d_fake": ops.mean(d_fake),
+            "critic_grad_norm": global_norm(gradients) / self._loss_scale(self.critic_optimizer),
+        }
+        if losses.estimate:
+            name, estimate = losses.estimate
+            metrics[name] = estimate(loss, d_real, d_fake)
+        return metrics
+
+    def _generator_update(self, real, labels, batch, noise_std):
+        spec, losses = self.spec, self.losses
+        if spec.conditional:
+            labels = sample_labels(spec.conditional.classes, batch, self.seed_generator)
+        real = self._noisy(real, noise_std)
+        with tf.GradientTape() as tape:
+            fake = self._noisy(self.generator(self._generator_inputs(batch, labels), training=True), noise_std)
+            critic = self._unrolled_critic(real, fake, labels) if spec.tricks.unrolled else self._critic
+            d_fake = critic(fake, labels)
+            d_real = critic(real, labels) if losses.generator_reads_real else None
+            loss = losses.generator(spec.objective, d_real, d_fake)
+            scaled = self._scale(self.generator_optimizer, loss)
+        variables = self.generator.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.generator_optimizer.apply_gradients(zip(gradients, variables))
+        return {
+            "generator_loss": loss,
+            "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer),
+        }
+
+    # ---- pieces --------------------------------------------------------------------------
+
+    def _critic(self, samples, labels):
+        return ops.cast(self.critic(critic_input(samples, labels, self.pack), training=True), "float32")
+
+    def _generator_inputs(self, batch, labels):
+        z = sample_latent(self.spec.latent, batch, self.seed_generator)
+        return [z, labels] if self.spec.conditional else z
+
+    def _one_hot(self, labels):
+        return ops.one_hot(labels, self.spec.conditional.classes)
+
+    def _noisy(self, samples, std):
+        """Instance noise (Sonderby et al. 2017): Gaussian noise on every critic input."""
+        if self.spec.tricks.instance_noise is None:
+            return samples
+        return samples + std * keras.random.normal(ops.shape(samples), seed=self.seed_generator)
+
+    def _targets(self, decisions):
+        shape = (decisions, 1)
+        tricks = self.spec.tricks
+        if self.losses.uses_targets and (tricks.label_smoothing or tricks.label_noise or tricks.label_flip):
+            return critic_targets(tricks, shape, shape, self.seed_generator)
+        return plain_targets(shape, shape)
+
+    def _penalty(self, real, fake, labels, d_real):
+        """Sum of the gradient and output penalties, each on its lazy schedule."""
+        total = tf.constant(0.0)
+        for constraint, rule in self.penalties:
+            term = PENALTY_TERMS[type(rule)]
+            compute = lambda c=constraint, r=rule, term=term: term(self, c, r, real, fake, labels, d_real)  # noqa: E731
+            if constraint.every == 1:
+                total += compute()
+            else:
+                scale = C.lazy_scale(constraint, self.critic_updates)
+                total += tf.cond(scale > 0, lambda s=scale, f=compute: s * f(), lambda: tf.constant(0.0))
+        return total
+
+    def _gradient_term(self, constraint, rule, real, fake, labels, d_real):
+        points = rule.points(constraint, real, fake, self.seed_generator)
+        gradients, _ = critic_input_gradients(self.critic, points, labels, self.pack)
+        return rule.penalty(constraint, C.squared_norms(pack_samples(gradients, self.pack)))
+
+    def _output_term(self, constraint, rule, real, fake, labels, d_real):
+        # CT-GAN: d_real is the first dropout pass over the real batch; one more pass is the second.
+        return rule.penalty(constraint, d_real, self._critic(real, labels))
+
+    def _after_update(self, first: bool = False):
+        for constraint, rule in self.after_updates:
+            apply = C.lazy_scale(constraint, self.critic_updates)
+            for variable in self.critic.trainable_variables:
+                new = rule.new_value(constraint, variable)
+                variable.assign(new if first or constraint.every == 1 else ops.where(apply > 0, new, variable))
+
+    def _unrolled_critic(self, real, fake, labels):
+        """Metz et al. 2017: the critic after `tricks.unrolled` updates of its own optimizer's rule (fresh
+        optimizer state, objective loss only), taken on copies of its weights inside the generator's
+        tape, so the generator's gradient flows through the unrolled updates (eq. 5-6)."""
+        spec, critic = self.spec, self.critic
+        state = [tf.convert_to_tensor(v) for v in critic.non_trainable_variables]
+        targets = plain_targets((ops.shape(real)[0] // self.pack, 1), (ops.shape(fake)[0] // self.pack, 1))
+
+        def unrolled(weights):
+            def call(samples, labels_):
+                inputs = critic_input(samples, labels_, self.pack)
+                return ops.cast(critic.stateless_call(weights, state, inputs, training=True)[0], "float32")
+            return call
+
+        def gradients(weights):
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                call = unrolled(weights)
+                loss = self.losses.critic(spec.objective, call(real, labels), call(fake, labels), targets)
+            return tape.gradient(loss, weights)
+
+        learning_rate = ops.cast(self.critic_optimizer.learning_rate, "float32")
+        weights = [tf.convert_to_tensor(v) for v in critic.trainable_variables]
+        return unrolled(unrolled_updates(spec.optimizer.critic, learning_rate, weights, gradients,
+                                         spec.tricks.unrolled))
+
+    def _update_ema(self):
+        """Yazici et al. 2019: theta_ema <- decay * theta_ema + (1 - decay) * theta (a copy before `start`)."""
+        ema = self.spec.ema
+        decay = tf.where(self.iteration >= ema.start, ema.decay, 0.0)
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+            d = tf.cast(decay, average.dtype)
+            average.assign(d * average + (1.0 - d) * weight)
+
+    @staticmethod
+    def _scale(optimizer, loss):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer.scale_loss(loss)
+        return loss
+
+    @staticmethod
+    def _loss_scale(optimizer):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return tf.cast(optimizer.dynamic_scale, tf.float32)
+        return 1.0
+
+
+PENALTY_TERMS = {
+    C.GradientRule: TrainStep._gradient_term,
+    C.OutputRule: TrainStep._output_term,
+}
+
+
+def make_train_step(spec, generator, critic, generator_optimizer, critic_optimizer) -> TrainStep:
+    """The compiled iteration for a spec and its built models and optimizers."""
+    return TrainStep(spec, generator, critic, generator_optimizer, critic_optimizer)
+
+
+def compile_training(spec, sample=None, spec_dir=None) -> TrainStep:
+    """Build both networks and both optimizers from the spec, and the train step over them."""
+    generator = build_generator(spec)
+    critic = build_critic(spec, sample, spec_dir)
+    generator_optimizer, critic_optimizer = make_optimizers(spec)
+    return make_train_step(spec, generator, critic, generator_optimizer, critic_optimizer)

@@ -1,0 +1,152 @@
+"""Penalties against closed forms: a linear critic D(x) = w.x + b has grad_x D = w everywhere."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
+
+from ganspec.build import pack_samples  # noqa: E402
+from ganspec.load import load_text  # noqa: E402
+from ganspec.spec.components import CONSTRAINTS  # noqa: E402
+from ganspec.train import constraints as C  # noqa: E402
+from ganspec.train.tf_step import compile_training, critic_input_gradients  # noqa: E402
+
+W = np.array([0.3, -1.2, 2.0, 0.5], "float32")
+RNG = np.random.default_rng(0)
+REAL = RNG.normal(size=(16, 4)).astype("float32")
+FAKE = RNG.normal(size=(16, 4)).astype("float32") + 3.0
+
+
+def linear_critic(weights, bias=0.7):
+    inputs = keras.Input((len(weights),))
+    dense = keras.layers.Dense(1)
+    model = keras.Model(inputs, dense(inputs))
+    dense.kernel.assign(np.asarray(weights, "float32").reshape(-1, 1))
+    dense.bias.assign([bias])
+    return model
+
+
+def penalty_of(kind, critic, pack=1, **params):
+    """Through the TF gradient computation: penalty at points from the rule's sampler."""
+    constraint = CONSTRAINTS[kind](**params)
+    rule = C.constraint_rule(constraint)
+    points = rule.points(constraint, tf.constant(REAL), tf.constant(FAKE), keras.random.SeedGenerator(1))
+    gradients, _ = critic_input_gradients(critic, points, pack=pack)
+    return float(rule.penalty(constraint, C.squared_norms(pack_samples(gradients, pack))))
+
+
+def test_every_constraint_kind_has_a_rule():
+    assert set(CONSTRAINTS.names()) == set(C.CONSTRAINT_RULES)
+
+
+@pytest.mark.parametrize("at", ["interpolates", "real", "fake", "perturbed_real"])
+def test_gradient_penalty_of_a_linear_critic(at):
+    """Gulrajani et al. 2017, eq. 3: weight * (||w|| - 1)^2 wherever it is taken."""
+    penalty = penalty_of("gradient_penalty", linear_critic(W), weight=10.0, at=at)
+    assert penalty == pytest.approx(10.0 * (np.linalg.norm(W) - 1.0) ** 2, rel=1e-5)
+
+
+def test_gradient_penalty_target():
+    penalty = penalty_of("gradient_penalty", linear_critic(W), weight=2.0, target=3.0)
+    assert penalty == pytest.approx(2.0 * (np.linalg.norm(W) - 3.0) ** 2, rel=1e-5)
+
+
+def test_one_sided_gradient_penalty_ignores_small_gradients():
+    small = W / np.linalg.norm(W) * 0.5
+    assert penalty_of("gradient_penalty", linear_critic(small), one_sided=True) == pytest.approx(0.0, abs=1e-7)
+    assert penalty_of("gradient_penalty", linear_critic(small), one_sided=False) == pytest.approx(10 * 0.25, rel=1e-4)
+    big = W / np.linalg.norm(W) * 2.0
+    assert penalty_of("gradient_penalty", linear_critic(big), one_sided=True) == pytest.approx(10.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["r1", "r2"])
+def test_zero_centered_penalties_of_a_linear_critic(kind):
+    """Mescheder et al. 2018, eqs. 9-10: (gamma / 2) ||w||^2."""
+    assert penalty_of(kind, linear_critic(W), gamma=4.0) == pytest.approx(2.0 * np.sum(W ** 2), rel=1e-5)
+
+
+def test_gradient_penalty_of_a_packed_critic_uses_the_whole_pack():
+    """PacGAN: one decision per pack of 2, so the gradient is w over both members' coordinates."""
+    packed_w = np.concatenate([W, -W])
+    penalty = penalty_of("gradient_penalty", linear_critic(packed_w), pack=2, weight=1.0)
+    assert penalty == pytest.approx((np.linalg.norm(packed_w) - 1.0) ** 2, rel=1e-5)
+
+
+def test_interpolates_lie_between_real_and_fake():
+    constraint = CONSTRAINTS["gradient_penalty"]()
+    points = ops.convert_to_numpy(C.interpolates(constraint, REAL, FAKE, keras.random.SeedGenerator(3)))
+    alpha = (points - FAKE) / (REAL - FAKE)
+    np.testing.assert_allclose(alpha, alpha[:, :1].repeat(4, axis=1), rtol=1e-3, atol=1e-4)  # one alpha per sample
+    assert alpha.min() >= 0 and alpha.max() <= 1 and alpha[:, 0].std() > 0.1
+
+
+def test_perturbed_real_points_stay_near_the_data():
+    """DRAGAN: x + alpha * noise * std(x) * U[0, 1]."""
+    constraint = CONSTRAINTS["gradient_penalty"](at="perturbed_real", noise=0.5)
+    points = ops.convert_to_numpy(C.perturbed_real(constraint, REAL, FAKE, keras.random.SeedGenerator(3)))
+    offset = points - REAL
+    assert offset.min() >= 0 and offset.max() <= 0.5 * REAL.std() + 1e-6 and offset.max() > 0
+
+
+def test_gradient_penalty_math_given_norms():
+    constraint = CONSTRAINTS["gradient_penalty"](weight=3.0)
+    squared = np.array([0.0, 4.0, 9.0], "float32")  # norms 0, 2, 3
+    assert float(C.gradient_penalty(constraint, squared)) == pytest.approx(3.0 * (1 + 1 + 4) / 3, rel=1e-5)
+    one_sided = CONSTRAINTS["gradient_penalty"](weight=3.0, one_sided=True)
+    assert float(C.gradient_penalty(one_sided, squared)) == pytest.approx(3.0 * (0 + 1 + 4) / 3, rel=1e-5)
+
+
+def test_consistency_term():
+    """CT-GAN, Wei et al. 2018: weight * E[max(0, |D(x') - D(x'')| - margin)]."""
+    constraint = CONSTRAINTS["consistency"](weight=2.0, margin=0.1)
+    first = np.array([[0.0], [1.0], [0.5]], "float32")
+    second = np.array([[0.05], [0.5], [1.5]], "float32")
+    assert float(C.consistency_term(constraint, first, second)) == pytest.approx(2.0 * (0 + 0.4 + 0.9) / 3)
+
+
+def test_lazy_regularization_scales_every_nth_update():
+    constraint = CONSTRAINTS["r1"](every=4)
+    scales = [float(C.lazy_scale(constraint, tf.constant(step, tf.int64))) for step in range(9)]
+    assert scales == [4, 0, 0, 0, 4, 0, 0, 0, 4]
+    assert C.lazy_scale(CONSTRAINTS["r1"](), 5) == 1.0
+
+
+TOY = """
+experiment clip {
+  data { source ring(8, 1.0, 0.05) }
+  latent normal(2)
+  generator { dense(8) relu dense(2) }
+  critic { dense(16) relu dense(16) relu dense(1) }
+  objective wasserstein
+  %s
+  optimizer.critic rmsprop(lr: 0.5)
+  train { batch 16 }
+}
+"""
+
+
+def test_weight_clipping_bounds_critic_weights():
+    """Arjovsky et al. 2017, Algorithm 1: every critic weight stays in [-c, c] after each update."""
+    step = compile_training(load_text(TOY % "constraint weight_clip(0.02)").spec)
+    for weight in step.critic.trainable_weights:  # clipped from the start
+        assert np.abs(weight.numpy()).max() <= 0.02 + 1e-7
+    step(RNG.normal(size=(3, 16, 2)).astype("float32") * 5)
+    values = np.concatenate([w.numpy().ravel() for w in step.critic.trainable_weights])
+    assert np.abs(values).max() <= 0.02 + 1e-7
+    assert np.isclose(np.abs(values), 0.02).mean() > 0.5  # a large lr pushes weights to the box
+
+
+def test_lazy_penalty_in_the_step():
+    """With r1(every: 2) the penalty is applied on critic updates 0, 2, 4 ... scaled by 2."""
+    spec = load_text(TOY % "constraint r1(gamma: 1, every: 2)\n steps.critic 1").spec
+    step = compile_training(spec)
+    penalties = [float(step(RNG.normal(size=(1, 16, 2)).astype("float32"))["penalty"]) for _ in range(4)]
+    assert penalties[0] > 0 and penalties[2] > 0
+    assert penalties[1] == 0 and penalties[3] == 0
