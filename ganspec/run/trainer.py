@@ -131,6 +131,8 @@ class Trainer:
         previous = signal.signal(signal.SIGTERM, _raise_stop)
         pending = None
         try:
+            if self.iteration == 0:
+                self.evaluate()  # the untrained model: every curve starts from a baseline
             meter.mark(self.iteration)
             while self.iteration < total:
                 real, labels, k = next(batches)
