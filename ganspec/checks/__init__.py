@@ -58,12 +58,28 @@ def data_sample_shape(spec: Spec, spec_dir) -> tuple[tuple[int, ...] | None, str
 
 
 def check_data_files(ctx: Context):
-    """Data files must exist. Example: `idx("missing.gz")` -> W406 (an error at `run`)."""
-    source = ctx.spec.data.source
-    for arg, path in source.paths().items():
-        if find_data_file(path, ctx.spec_dir) is None:
-            yield warning("W406", f"data file not found: {path}", ctx.span(source, arg),
-                          "relative paths are looked up next to the spec, then in $GANSPEC_DATA folders")
+    """Data files (training and reference data) must exist. Example: `idx("missing.gz")` -> W406
+    (an error at `run`)."""
+    for source in (ctx.spec.data.source, ctx.spec.evaluate.reference):
+        if source is None:
+            continue
+        for arg, path in source.paths().items():
+            if find_data_file(path, ctx.spec_dir) is None:
+                yield warning("W406", f"data file not found: {path}", ctx.span(source, arg),
+                              "relative paths are looked up next to the spec, then in $GANSPEC_DATA folders")
+
+
+def check_reference_shape(ctx: Context):
+    """The reference data of the metrics must have the training data's sample shape."""
+    reference = ctx.spec.evaluate.reference
+    if reference is None or ctx.data_shape is None:
+        return
+    shape, _ = sample_shape(reference, ctx.spec_dir)
+    if shape is not None and ctx.spec.data.resize is not None and len(shape) == 3:
+        shape = tuple(ctx.spec.data.resize) + (shape[2],)
+    if shape is not None and shape != ctx.data_shape:
+        yield error("E204", f"the reference data has samples of shape {fmt_shape(shape)}, the training data "
+                            f"{fmt_shape(ctx.data_shape)}", ctx.span(reference))
 
 
 def check_data_shape(ctx: Context):
@@ -295,6 +311,7 @@ def check_tricks_fit_objective(ctx: Context):
 CHECKS = (
     check_data_files,
     check_data_shape,
+    check_reference_shape,
     check_generator_shapes,
     check_critic_shapes,
     check_pack,

@@ -20,6 +20,8 @@ class Reference:
     real: np.ndarray  # real samples, same shape as generated ones
     modes: np.ndarray | None = None  # mode centres of a toy mixture
     mode_std: float | None = None
+    name: str = "data"  # which real data: caches of reference statistics are keyed by it
+    value_range: tuple[float, float] = (-1.0, 1.0)  # pixel range of image samples
 
 
 MetricFn = Callable[..., dict]

@@ -29,6 +29,21 @@ def register(sub) -> None:
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
     p.set_defaults(func=cmd_sample)
 
+    p = sub.add_parser("eval", help="evaluate a run's generator (latest checkpoint, or --checkpoint)")
+    p.add_argument("run_dir")
+    p.add_argument("--metric", action="append", metavar="METRIC", help="e.g. fid or 'kid(samples: 2000)'")
+    p.add_argument("--samples", type=int, metavar="N", help="samples per metric (overrides the spec)")
+    p.add_argument("--checkpoint", metavar="NAME", help="a checkpoint folder name, e.g. ckpt-00001000")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
+    p.add_argument("--format", choices=("human", "json"), default="human")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="runs side by side: scores, spec differences, metric curves")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--plot", default="compare.png", help="PNG of metric curves (default compare.png)")
+    p.add_argument("--format", choices=("human", "json"), default="human")
+    p.set_defaults(func=cmd_compare)
+
 
 def _print_diagnostics(console, diagnostics) -> int:
     from ganspec.report.diagnostics import SourceCache, print_rich
@@ -139,32 +154,149 @@ def _print_summary(console, summary) -> None:
 def cmd_sample(args) -> int:
     from rich.console import Console
 
-    from ganspec.run.rundir import RunDir
-
     console = Console(highlight=False, soft_wrap=True)
-    run = RunDir(args.run_dir)
-    if not (run.path / "resolved.json").exists():
-        console.print(f"[red]error[/]: {run.path} is not a ganspec run directory")
+    run = _open_run(console, args.run_dir)
+    if run is None:
         return exitcodes.UNREADABLE
     spec = run.resolved_spec()
 
+    from ganspec.run.images import image_grid, save_png, scatter
+    from ganspec.run.sampling import generate
+
+    loaded = _load_generator(console, run, spec, None, args.no_ema)
+    if loaded is None:
+        return exitcodes.UNREADABLE
+    generator, name, iteration = loaded
+    fake = generate(spec, generator, args.n, seed=args.seed)
+    picture = image_grid(fake, tuple(spec.data.scale or (0, 1))) if fake.ndim == 4 else scatter(fake)
+    save_png(picture, Path(args.output))
+    console.print(f"wrote {args.output}: {args.n} samples from {name} at iteration {iteration}")
+    return exitcodes.OK
+
+
+def _load_generator(console, run, spec, checkpoint_name, no_ema):
+    """(generator with a checkpoint's weights, which weights, iteration), or None after saying why."""
     from ganspec.run.quiet import import_tensorflow
 
     import_tensorflow()
     from ganspec.build import build_generator
-    from ganspec.run.images import image_grid, save_png, scatter
-    from ganspec.run.sampling import generate
 
-    latest = run.latest_checkpoint()
-    if latest is None:
-        console.print(f"[red]error[/]: {run.path} has no checkpoint yet")
-        return exitcodes.UNREADABLE
+    folder = run.checkpoints / checkpoint_name if checkpoint_name else run.latest_checkpoint()
+    if folder is None or not (folder / "state.json").exists():
+        choices = ", ".join(p.name for p in run.list_checkpoints()) or "none yet"
+        console.print(f"[red]error[/]: no such checkpoint in {run.path} (checkpoints: {choices})")
+        return None
     generator = build_generator(spec)
-    name = "generator_ema" if (latest / "generator_ema.weights.h5").exists() and not args.no_ema else "generator"
-    generator.load_weights(str(latest / f"{name}.weights.h5"))
-    fake = generate(spec, generator, args.n, seed=args.seed)
-    picture = image_grid(fake, tuple(spec.data.scale or (0, 1))) if fake.ndim == 4 else scatter(fake)
-    save_png(picture, Path(args.output))
-    state = json.loads((latest / "state.json").read_text())
-    console.print(f"wrote {args.output}: {args.n} samples from {name} at iteration {state['iteration']}")
+    name = "generator_ema" if (folder / "generator_ema.weights.h5").exists() and not no_ema else "generator"
+    generator.load_weights(str(folder / f"{name}.weights.h5"))
+    return generator, name, json.loads((folder / "state.json").read_text())["iteration"]
+
+
+def _open_run(console, path):
+    from ganspec.run.rundir import RunDir
+
+    run = RunDir(path)
+    if not (run.path / "resolved.json").exists():
+        console.print(f"[red]error[/]: {run.path} is not a ganspec run directory (no resolved.json)")
+        return None
+    return run
+
+
+def cmd_eval(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganspec.metrics.evaluate import Evaluator
+    from ganspec.run.sampling import generate
+    from ganspec.spec.components import METRICS
+    from ganspec.spec.resolve import parse_component
+
+    console = Console(highlight=False, soft_wrap=True)
+    run = _open_run(console, args.run_dir)
+    if run is None:
+        return exitcodes.UNREADABLE
+    spec = run.resolved_spec()
+    override = None
+    if args.metric:
+        override = []
+        for text in args.metric:
+            node, diags = parse_component(text, METRICS)
+            if node is None:
+                for d in diags:
+                    console.print(f"[red]error[/]: --metric {text}: {d.message}" + (f" ({d.hint})" if d.hint else ""))
+                return exitcodes.INVALID
+            override.append(node)
+    loaded = _load_generator(console, run, spec, args.checkpoint, args.no_ema)
+    if loaded is None:
+        return exitcodes.UNREADABLE
+    generator, name, iteration = loaded
+    evaluator = Evaluator(spec, _stored_spec_dir(run))
+    try:
+        results, skipped = evaluator.run(lambda n, seed: generate(spec, generator, n, seed), override, args.samples)
+    except SpecError as exc:
+        return _print_diagnostics(console, exc.diagnostics)
+    report = {"run": str(run.path), "generator": name, "iteration": iteration, "results": results,
+              "skipped": skipped}
+    run.write_json(f"eval-{iteration:08d}.json", report)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+        return exitcodes.OK
+    table = Table(title=f"{run.path.name}: {name} at iteration {iteration}", title_justify="left")
+    table.add_column("metric", style="cyan")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    if skipped:
+        console.print(f"not available in this version: {', '.join(skipped)}")
+    return exitcodes.OK
+
+
+def cmd_compare(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ganspec.cli import print_diff
+    from ganspec.diff import diff_specs
+    from ganspec.report.compare import IncomparableRuns, check_comparable, evaluations, numeric_keys, \
+        plot_curves, settings_of
+
+    console = Console(highlight=False, soft_wrap=True)
+    runs = []
+    for path in args.run_dirs:
+        run = _open_run(console, path)
+        if run is None:
+            return exitcodes.UNREADABLE
+        runs.append(run)
+    names = [r.path.name for r in runs]
+    evals = {name: evaluations(r.path) for name, r in zip(names, runs)}
+    try:
+        check_comparable({name: settings_of(e) for name, e in evals.items()})
+    except IncomparableRuns as exc:
+        console.print(f"[red]refusing to compare[/]: {exc}")
+        return exitcodes.INVALID
+    keys = numeric_keys(evals)
+    specs = [r.resolved_spec() for r in runs]
+    diffs = {name: [e.to_json() for e in diff_specs(specs[0], s)] for name, s in zip(names[1:], specs[1:])}
+    if keys:
+        plot_curves(evals, keys, Path(args.plot))
+    if args.format == "json":
+        last = {n: (e[-1] if e else {}) for n, e in evals.items()}
+        print(json.dumps({"runs": names, "last": last, "diffs": diffs, "plot": args.plot if keys else None},
+                         indent=2))
+        return exitcodes.OK
+    table = Table(title="last evaluation of each run", title_justify="left")
+    table.add_column("run", style="cyan")
+    table.add_column("iteration", justify="right")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name, e in evals.items():
+        last = e[-1] if e else {}
+        table.add_row(name, str(last.get("iteration", "-")),
+                      *[f"{last[k]:.4g}" if isinstance(last.get(k), (int, float)) else "-" for k in keys])
+    console.print(table)
+    for name, spec in zip(names[1:], specs[1:]):
+        print_diff(console, diff_specs(specs[0], spec), names[0], name)
+    if keys:
+        console.print(f"metric curves: {args.plot}")
     return exitcodes.OK

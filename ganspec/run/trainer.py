@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from ganspec import exitcodes
-from ganspec.metrics import METRIC_FUNCTIONS, Reference
 from ganspec.run import checkpoint
 from ganspec.run.display import Display, RateMeter
 from ganspec.run.health import check_health
@@ -203,32 +202,21 @@ class Trainer:
         return generate(self.spec, generator, n, seed=self.spec.seed + seed_offset)
 
     def evaluate(self) -> dict:
-        spec = self.spec
-        results: dict = {}
-        reference = None
-        for node in spec.evaluate.metrics:
+        """The spec's metrics now (and the sample grid), logged and shown."""
+        from ganspec.metrics.evaluate import Evaluator
+
+        if not hasattr(self, "_evaluator"):
+            self._evaluator = Evaluator(self.spec, self.spec_dir, self.dataset)
+        for node in self.spec.evaluate.metrics:
             if node.kind == "samples":
                 self._save_samples(node.samples)
-                continue
-            fn = METRIC_FUNCTIONS.get(node.kind)
-            if fn is None:
-                results.setdefault("skipped", []).append(node.kind)
-                continue
-            if reference is None:
-                reference = Reference(real=self.dataset.sample(max(m.samples for m in spec.evaluate.metrics),
-                                                               seed=spec.seed + 7),
-                                      modes=self.dataset.modes, mode_std=getattr(self.dataset, "std", None))
-            fake = self.sample(node.samples, seed_offset=2)
-            for key, value in fn(node, fake, Reference(reference.real[:node.samples], reference.modes,
-                                                       reference.mode_std)).items():
-                results[key] = value
-        skipped = results.pop("skipped", [])
+        results, skipped = self._evaluator.run(lambda n, seed: self.sample(n, seed_offset=seed - self.spec.seed))
         if skipped and not self.evaluations:
             self.display.message(f"note: metrics not available in this version, skipped: {', '.join(skipped)}")
         if results:
             self.evaluations.append({"iteration": self.iteration, **results})
             self.run.log({"iteration": self.iteration, "evaluation": results})
-            self._tensorboard_scalars({f"eval/{k}": v for k, v in results.items()})
+            self._tensorboard_scalars({f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float))})
             self.display.evaluation(self.iteration, results)
         return results
 

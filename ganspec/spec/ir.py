@@ -108,6 +108,9 @@ class Train(Node):
 class Evaluate(Node):
     every: Pos = 1000
     metrics: tuple[METRICS.annotation(), ...] = ()
+    # Held-out real data the metrics compare with (BENCHMARKS.md: MNIST train5k); the
+    # training data when none. Preprocessed like `data` (scale, resize).
+    reference: Optional[SOURCES.annotation()] = None
 
 
 class Spec(Node):

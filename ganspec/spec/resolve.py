@@ -744,3 +744,20 @@ def resolve_file(path: str | Path, overrides=None) -> Resolved:
     except SpecError as exc:
         return Resolved(None, exc.diagnostics, [str(path)])
     return resolve_document(doc, overrides)
+
+
+def parse_component(text: str, registry: Registry, where: str = "--metric"):
+    """A component written on the command line (`fid(samples: 1000)`) -> (node or None, diagnostics)."""
+    diags: list[Diagnostic] = []
+    try:
+        doc = parse(f"experiment cli {{ value {text} }}", where)
+    except SpecError as exc:
+        return None, exc.diagnostics
+    stmt = doc.experiment.items[0] if len(doc.experiment.items) == 1 else None
+    if not isinstance(stmt, ast.Setting) or isinstance(stmt.value, ast.Block):
+        return None, [error("E204", f"{where}: expected one {registry.concept}, got {text!r}")]
+    raw = Evaluator(diags).expr(stmt.value, {})
+    if raw is None:
+        return None, diags
+    node = Typer(diags).component(registry, raw, where)
+    return (None if node is _FAIL else node), diags

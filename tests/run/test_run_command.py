@@ -198,3 +198,32 @@ def test_tiny_mnist_critic_separates_real_from_fake(tmp_path, mnist_dir):
     # D(x) and D(G(z)) are logits: a critic that tells real from fake scores real higher.
     assert last["d_real"] - last["d_fake"] > 1.0, last
     assert (run / "samples" / "latest.png").exists()
+
+
+def test_eval_and_compare(tmp_path, capsys):
+    spec = write_spec(tmp_path, "train.iterations 20")
+    other = tmp_path / "other.gan"
+    other.write_text((TINY % "train.iterations 20").replace("seed 3", "seed 4"))
+    assert cli("run", spec, "--plain", "--out", tmp_path / "a") == exitcodes.OK
+    assert cli("run", other, "--plain", "--out", tmp_path / "b") == exitcodes.OK
+    a, b = run_dir(tmp_path / "a"), run_dir(tmp_path / "b")
+    capsys.readouterr()
+    assert cli("eval", a, "--metric", "mode_coverage(300)", "--format", "json") == exitcodes.OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["iteration"] == 20 and set(report["results"]) >= {"modes_covered", "high_quality_percent"}
+    assert (a / "eval-00000020.json").exists()
+    assert cli("eval", a, "--metric", "fidd") == exitcodes.INVALID
+    assert cli("eval", a, "--checkpoint", "ckpt-99") == exitcodes.UNREADABLE
+    plot = tmp_path / "curves.png"
+    capsys.readouterr()
+    assert cli("compare", a, b, "--plot", plot, "--format", "json") == exitcodes.OK
+    data = json.loads(capsys.readouterr().out)
+    assert [e["path"] for e in data["diffs"][b.name]] == ["seed"]
+    assert plot.stat().st_size > 10_000
+    # Numbers computed with different feature extractors are never compared.
+    with open(b / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"iteration": 20, "evaluation": {"fid": 3.0, "features": "inception"}}) + "\n")
+    with open(a / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"iteration": 20, "evaluation": {"fid": 2.0, "features": "classifier"}}) + "\n")
+    assert cli("compare", a, b, "--plot", plot) == exitcodes.INVALID
+    assert "features" in capsys.readouterr().out

@@ -1,0 +1,83 @@
+"""`ganspec compare`: runs side by side — scores, spec differences, metric curves as a PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SETTING_KEYS = ("features", "extractor", "weights_sha256", "reference", "samples", "reference_samples")
+
+
+class IncomparableRuns(ValueError):
+    """Two runs' numbers were computed with different settings."""
+
+
+def evaluations(run_path: Path) -> list[dict]:
+    out = []
+    path = run_path / "metrics.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if "evaluation" in record:
+                out.append({"iteration": record["iteration"], **record["evaluation"]})
+    return out
+
+
+def settings_of(evals: list[dict]) -> dict:
+    """The non-numeric facts that make numbers comparable (extractor, weights hash, reference...)."""
+    settings = {}
+    for e in evals:
+        for key, value in e.items():
+            if key != "iteration" and (isinstance(value, str) or key.endswith(SETTING_KEYS)):
+                settings[key] = value
+    return settings
+
+
+def check_comparable(named_settings: dict[str, dict]) -> None:
+    """Refuse when two runs computed the same kind of number with different settings."""
+    names = list(named_settings)
+    for key in {k for s in named_settings.values() for k in s}:
+        values = {n: named_settings[n][key] for n in names if key in named_settings[n]}
+        if len({json.dumps(v, sort_keys=True) for v in values.values()}) > 1:
+            detail = ", ".join(f"{n}: {v}" for n, v in values.items())
+            raise IncomparableRuns(f"`{key}` differs between runs ({detail}); their scores cannot be compared")
+
+
+def numeric_keys(evals_by_run: dict[str, list[dict]]) -> list[str]:
+    keys = []
+    for evals in evals_by_run.values():
+        for e in evals:
+            for key, value in e.items():
+                if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                        and key not in keys and not key.endswith(SETTING_KEYS):
+                    keys.append(key)
+    return keys
+
+
+def plot_curves(evals_by_run: dict[str, list[dict]], keys: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, max(1, len(keys)))
+    rows = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        for name, evals in evals_by_run.items():
+            points = [(e["iteration"], e[key]) for e in evals if isinstance(e.get(key), (int, float))]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, marker="o", markersize=3, label=name)
+        ax.set_title(key)
+        ax.set_xlabel("generator iteration")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
