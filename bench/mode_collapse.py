@@ -1,0 +1,154 @@
+"""Mode collapse on the 2D ring and grid (PacGAN/VEEGAN protocol, shared/BENCHMARKS.md section 1).
+
+    python bench/mode_collapse.py [--seeds 10] [--methods gan,nsgan,...] [--tasks ring,grid]
+                                  [--iterations N] [--out docs/results]
+
+Trains every method's spec (specs/toy/{task}_{method}.gan) once per seed, scores 2,500
+samples of the final generator (EMA generator when the spec keeps one) with the
+protocol's modes-covered / high-quality / reverse-KL, and writes
+`mode_collapse.json` and `mode_collapse.md` (mean and standard error over seeds, next
+to the published rows). `--iterations` shortens every spec alike (stated in the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+METHODS = ["gan", "nsgan", "wgan", "wgan_gp", "dragan", "sngan", "pacgan2", "unrolled", "best"]
+LABELS = {
+    "gan": "GAN (minimax)", "nsgan": "GAN (non-saturating)", "wgan": "WGAN (clip)", "wgan_gp": "WGAN-GP",
+    "dragan": "DRAGAN", "sngan": "SN-GAN", "pacgan2": "PacGAN2", "unrolled": "Unrolled GAN (5)",
+    "best": "ganspec best (toy/*_best.gan)",
+}
+PUBLISHED = [  # method, ring modes, ring HQ%, grid modes, grid HQ%, source
+    ("GAN", 1, 99.3, 3.3, 0.5, "VEEGAN Table 1"),
+    ("Unrolled GAN", 7.6, 35.6, 23.6, 16.0, "VEEGAN Table 1"),
+    ("VEEGAN", 8.0, 52.9, 24.6, 40.0, "VEEGAN Table 1"),
+    ("WGAN-GP", 6.8, 59.6, 24.2, 28.7, "GDPP Table 1"),
+    ("GDPP-GAN", 8.0, 71.7, 24.8, 68.5, "GDPP Table 1"),
+    ("GAN (larger nets)", 6.3, 98.2, 17.3, 94.8, "PacGAN Table 1"),
+    ("PacGAN3", 7.8, 97.7, 24.6, 94.2, "PacGAN Table 1"),
+    ("PacGAN4", 7.8, 95.9, 24.8, 93.6, "PacGAN Table 1"),
+]
+
+
+def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> dict:
+    """Train one spec with one seed in this process; return the protocol's scores."""
+    from ganspec.load import load
+    from ganspec.metrics import mode_statistics
+    from ganspec.run.display import Display
+    from ganspec.run.rundir import RunDir
+    from ganspec.run.trainer import Trainer
+
+    overrides = [("seed", str(seed)), ("evaluate.metrics", "[]"), ("train.log_every", "100000")]
+    if iterations:
+        overrides += [("train.iterations", str(iterations))]
+    resolved = load(spec_path, overrides=overrides)
+    assert resolved.spec is not None, [d.message for d in resolved.diagnostics]
+    spec = resolved.spec
+    spec = spec.model_copy(update={"train": spec.train.model_copy(update={
+        "checkpoint_every": spec.train.iterations, "keep_checkpoints": 1})})
+    run = RunDir.create(spec, resolved.files, out)
+    trainer = Trainer(spec, run, spec_path.parent, Display())
+    trainer.prepare()
+    start = time.perf_counter()
+    outcome = trainer.train(spec.train.iterations)
+    seconds = time.perf_counter() - start
+    fake = trainer.sample(2500, seed_offset=1000)
+    stats = mode_statistics(fake, trainer.dataset.modes, trainer.dataset.std)
+    return {**stats, "seed": seed, "iterations": spec.train.iterations, "seconds": round(seconds, 1),
+            "exit_code": outcome.code}
+
+
+def summarize(rows: list[dict]) -> dict:
+    def mean_se(key):
+        values = [r[key] for r in rows if math.isfinite(r[key])]
+        if not values:
+            return float("nan"), float("nan")
+        se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+        return statistics.fmean(values), se
+
+    modes, modes_se = mean_se("modes_covered")
+    hq, hq_se = mean_se("high_quality_percent")
+    kl, kl_se = mean_se("reverse_kl")
+    return {"modes": modes, "modes_se": modes_se, "hq": hq, "hq_se": hq_se, "reverse_kl": kl, "reverse_kl_se": kl_se,
+            "all_modes_every_seed": all(r["modes_covered"] == r["modes_total"] for r in rows),
+            "min_hq": min(r["high_quality_percent"] for r in rows), "seeds": len(rows),
+            "iterations": rows[0]["iterations"], "seconds_per_run": statistics.fmean(r["seconds"] for r in rows)}
+
+
+def markdown(results: dict, command: str) -> str:
+    lines = ["# Mode collapse on 2D mixtures", "",
+             f"Command: `{command}`", "",
+             "Protocol: shared/BENCHMARKS.md section 1 (2,500 samples; high quality = within 3 std of the nearest "
+             "mode; a mode is covered by at least one high-quality sample). Mean ± standard error over seeds.", ""]
+    for task, total in (("ring", 8), ("grid", 25)):
+        if task not in results:
+            continue
+        lines += [f"## {task} ({total} modes)", "",
+                  "| method | modes covered | high quality % | reverse KL | all modes on every seed | min HQ % | "
+                  "seeds | iterations | s/run |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for method, s in results[task].items():
+            lines.append(f"| {LABELS.get(method, method)} | {s['modes']:.1f} ± {s['modes_se']:.1f} | "
+                         f"{s['hq']:.1f} ± {s['hq_se']:.1f} | {s['reverse_kl']:.3f} ± {s['reverse_kl_se']:.3f} | "
+                         f"{'yes' if s['all_modes_every_seed'] else 'no'} | {s['min_hq']:.1f} | {s['seeds']} | "
+                         f"{s['iterations']} | {s['seconds_per_run']:.0f} |")
+        lines.append("")
+    lines += ["## Published (modes covered / high quality %)", "",
+              "| method | ring modes | ring HQ % | grid modes | grid HQ % | source |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for name, rm, rh, gm, gh, src in PUBLISHED:
+        lines.append(f"| {name} | {rm} | {rh} | {gm} | {gh} | {src} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--tasks", default="ring,grid")
+    parser.add_argument("--iterations", type=int, default=None, help="shorten every spec to N iterations")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument("--runs", type=Path, default=Path("/tmp/ganspec-mode-collapse"))
+    args = parser.parse_args()
+    json_path = args.out / "mode_collapse.json"
+    saved = json.loads(json_path.read_text()) if json_path.exists() else {"runs": {}}
+    results: dict = {}
+    for task in args.tasks.split(","):
+        for method in args.methods.split(","):
+            spec = ROOT / "specs" / "toy" / f"{task}_{method}.gan"
+            key = f"{task}_{method}"
+            rows = saved["runs"].get(key, [])
+            done = {r["seed"] for r in rows if not args.iterations or r["iterations"] == args.iterations}
+            for seed in range(args.seeds):
+                if seed in done:
+                    continue
+                row = run_one(spec, seed, args.iterations, args.runs)
+                rows.append(row)
+                print(f"{key} seed {seed}: {row['modes_covered']}/{row['modes_total']} modes, "
+                      f"{row['high_quality_percent']:.1f}% HQ, KL {row['reverse_kl']:.3f} ({row['seconds']} s)",
+                      flush=True)
+                saved["runs"][key] = rows
+                json_path.write_text(json.dumps(saved, indent=1) + "\n")
+            results.setdefault(task, {})[method] = summarize([r for r in rows if r["seed"] < args.seeds])
+    saved["summary"] = results
+    json_path.write_text(json.dumps(saved, indent=1) + "\n")
+    command = "python bench/mode_collapse.py " + " ".join(sys.argv[1:])
+    (args.out / "mode_collapse.md").write_text(markdown(results, command.strip()))
+    print(markdown(results, command.strip()))
+
+
+if __name__ == "__main__":
+    main()
