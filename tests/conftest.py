@@ -26,15 +26,24 @@ def update_golden(request) -> bool:
     return request.config.getoption("--update-golden")
 
 
-def require_mnist() -> Path:
-    """The real MNIST folder; fails under CI=true when missing, skips elsewhere."""
-    mnist = SHARED_DATA / "mnist"
-    if (mnist / "t10k-images-idx3-ubyte.gz").exists():
-        return mnist
-    message = f"real MNIST data not found at {mnist} (see shared/data/README.md)"
+MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+               "train5k-images-idx3-ubyte.gz", "train5k-labels-idx1-ubyte.gz")
+
+
+def require_files(folder: Path, names=MNIST_FILES) -> Path:
+    """The folder, when it holds every file; a failure under CI=true, a skip elsewhere, when not."""
+    missing = [n for n in names if not (folder / n).exists()]
+    if not missing:
+        return folder
+    message = f"real MNIST data not found: {', '.join(missing)} missing in {folder} (see shared/data/README.md)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_mnist() -> Path:
+    """The real MNIST folder; fails under CI=true when missing, skips elsewhere."""
+    return require_files(SHARED_DATA / "mnist")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from ganspec import exitcodes
 from ganspec.cli import main
-from tests.conftest import ROOT, SPECS
+from tests.conftest import SPECS
 
 GOOD = """experiment good {
   data { source ring }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ganspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, error, has_errors
 from ganspec.spec import raw as R
 from ganspec.spec.base import Component, Node, Registry
-from ganspec.spec.ir import Network, Spec
+from ganspec.spec.ir import Spec
 from ganspec.spec.layers import LAYERS, WRAPPERS, Repeat
 from ganspec.syntax import ast
 from ganspec.syntax.parser import decode, parse
@@ -241,7 +240,7 @@ class Evaluator:
         if isinstance(value, float) and not math.isfinite(value):
             self._fail("E014", "number is too large", span)
         if isinstance(value, int) and abs(value) > MAX_INT:
-            self._fail("E014", f"number is too large (more than 2**53)", span)
+            self._fail("E014", "number is too large (more than 2**53)", span)
         return value
 
     def _numeric(self, value: R.RValue, op: str):
@@ -424,7 +423,7 @@ class Typer:
 
     def model(self, cls: type[Node], block: R.RBlock, where: str, extra: dict | None = None):
         values: dict[str, Any] = dict(extra or {})
-        spans: dict[str, Span] = {}
+        raws: dict[str, R.RValue] = {}
         ok = True
         fields = cls.model_fields
         for key, raw in block.entries.items():
@@ -435,17 +434,28 @@ class Typer:
                          block.key_spans.get(key, _span_of(raw)), hint, notes)
                 ok = False
                 continue
-            value = self.value(fields[key].annotation, raw, _join(where, key), fields[key])
+            raws[key] = raw
+        converted = self.fields(fields, raws, lambda key: _join(where, key))
+        if not ok or converted is _FAIL:
+            return _FAIL
+        converted_values, spans = converted
+        return self.construct(cls, {**values, **converted_values}, block.span, spans, where)
+
+    def fields(self, fields, raws: dict, label):
+        """Convert raw values to their fields' types: (values, spans), or _FAIL after reporting."""
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        ok = True
+        for key, raw in raws.items():
+            value = self.value(fields[key].annotation, raw, label(key), fields[key])
             if value is _FAIL:
                 ok = False
                 continue
             values[key] = value
             spans[key] = _span_of(raw)
-        if not ok:
-            return _FAIL
-        return self.construct(cls, values, block.span, spans, where)
+        return (values, spans) if ok else _FAIL
 
-    def construct(self, cls, values, span, spans, where, call_span=None):
+    def construct(self, cls, values, span, spans, where):
         try:
             obj = cls(**values)
         except ValidationError as exc:
@@ -594,18 +604,11 @@ class Typer:
             raws[key] = value
         if not ok:
             return _FAIL
-        values: dict[str, Any] = dict(extra or {})
-        spans: dict[str, Span] = {}
-        for key, value in raws.items():
-            converted = self.value(fields[key].annotation, value, f"{name}.{key}", fields[key])
-            if converted is _FAIL:
-                ok = False
-                continue
-            values[key] = converted
-            spans[key] = _span_of(value)
-        if not ok:
+        converted = self.fields(fields, raws, lambda key: f"{name}.{key}")
+        if converted is _FAIL:
             return _FAIL
-        return self.construct(cls, values, raw.span, spans, name)
+        values, spans = converted
+        return self.construct(cls, {**(extra or {}), **values}, raw.span, spans, name)
 
     def layers(self, raw: R.RLayers, where: str):
         out = []

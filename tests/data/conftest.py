@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import numpy as np
 import pytest
 
 from ganspec.load import load_text
+from tests.conftest import SHARED_DATA, require_files
 
-MNIST = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+MNIST = SHARED_DATA / "mnist"
 MNIST_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
@@ -60,17 +60,6 @@ def write_idx(path: Path, array: np.ndarray, *, gz: bool = False, type_byte: int
     payload = header + array.astype(array.dtype.newbyteorder(">")).tobytes()
     path.write_bytes(gzip.compress(payload) if gz else payload)
     return path
-
-
-def require_files(folder: Path, names) -> Path:
-    """The folder, when it holds every file; a failure under CI=true, a skip elsewhere, when not."""
-    missing = [n for n in names if not (folder / n).exists()]
-    if not missing:
-        return folder
-    message = f"real MNIST data not found: {', '.join(missing)} missing in {folder} (see shared/data/README.md)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture
