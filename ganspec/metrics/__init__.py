@@ -40,6 +40,21 @@ def available(kind: str) -> bool:
     return kind in METRIC_FUNCTIONS
 
 
+# Result keys that describe how a number was computed rather than being a score.
+SETTING_SUFFIXES = ("features", "extractor", "weights_sha256", "reference", "samples", "reference_samples",
+                    "parameters", "accuracy", "_total")
+
+
+def is_setting(key: str, value) -> bool:
+    """True for the facts recorded beside scores (extractor, weights hash, counts...)."""
+    return isinstance(value, str) or key.endswith(SETTING_SUFFIXES) or isinstance(value, (dict, list))
+
+
+def scores(results: dict) -> dict:
+    """Only the numbers of a result dict that are scores."""
+    return {k: v for k, v in results.items() if not is_setting(k, v)}
+
+
 @metric("mode_coverage")
 def mode_coverage(node, fake: np.ndarray, ref: Reference) -> dict:
     """PacGAN/VEEGAN protocol (shared/BENCHMARKS.md): a sample is high quality within 3 std of
@@ -85,3 +100,7 @@ def exact_w1(a: np.ndarray, b: np.ndarray) -> float:
     cost = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=-1)
     rows, cols = linear_sum_assignment(cost)
     return float(cost[rows, cols].mean())
+
+
+# Image metrics register themselves on import (NumPy/SciPy at import; Keras only when features are computed).
+from ganspec.metrics import images  # noqa: E402,F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-SETTING_KEYS = ("features", "extractor", "weights_sha256", "reference", "samples", "reference_samples")
+from ganspec.metrics import is_setting
 
 
 class IncomparableRuns(ValueError):
@@ -31,7 +31,7 @@ def settings_of(evals: list[dict]) -> dict:
     settings = {}
     for e in evals:
         for key, value in e.items():
-            if key != "iteration" and (isinstance(value, str) or key.endswith(SETTING_KEYS)):
+            if key != "iteration" and is_setting(key, value):
                 settings[key] = value
     return settings
 
@@ -52,7 +52,7 @@ def numeric_keys(evals_by_run: dict[str, list[dict]]) -> list[str]:
         for e in evals:
             for key, value in e.items():
                 if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                        and key not in keys and not key.endswith(SETTING_KEYS):
+                        and key not in keys and not is_setting(key, value):
                     keys.append(key)
     return keys
 

@@ -231,10 +231,15 @@ def cmd_eval(args) -> int:
         return exitcodes.UNREADABLE
     generator, name, iteration = loaded
     evaluator = Evaluator(spec, _stored_spec_dir(run))
+    from ganspec.metrics.features import FeatureError
+
     try:
         results, skipped = evaluator.run(lambda n, seed: generate(spec, generator, n, seed), override, args.samples)
     except SpecError as exc:
         return _print_diagnostics(console, exc.diagnostics)
+    except FeatureError as exc:
+        console.print(f"[red]error[/]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        return exitcodes.INVALID
     report = {"run": str(run.path), "generator": name, "iteration": iteration, "results": results,
               "skipped": skipped}
     run.write_json(f"eval-{iteration:08d}.json", report)

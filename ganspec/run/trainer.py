@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ganspec import exitcodes
+from ganspec.metrics import scores
 from ganspec.run import checkpoint
 from ganspec.run.display import Display, RateMeter
 from ganspec.run.health import check_health
@@ -67,6 +68,7 @@ class Trainer:
         from ganspec.train.tf_step import compile_training
 
         self.dataset = load_data(self.spec, self.spec_dir)
+        preflight_metrics(self.spec)
         self.step = compile_training(self.spec, spec_dir=self.spec_dir)
         self.models = {"generator": self.step.generator, "critic": self.step.critic}
         if self.step.ema_generator is not None:
@@ -216,8 +218,8 @@ class Trainer:
         if results:
             self.evaluations.append({"iteration": self.iteration, **results})
             self.run.log({"iteration": self.iteration, "evaluation": results})
-            self._tensorboard_scalars({f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float))})
-            self.display.evaluation(self.iteration, results)
+            self._tensorboard_scalars({f"eval/{k}": v for k, v in scores(results).items()})
+            self.display.evaluation(self.iteration, scores(results))
         return results
 
     def _save_samples(self, n: int) -> None:
@@ -265,6 +267,23 @@ class _NonFinite(Exception):
     pass
 
 
+def preflight_metrics(spec: Spec) -> None:
+    """Load every feature extractor the metrics need before training starts, so a missing
+    weights file is an error now, not after an hour of training."""
+    from ganspec.diagnostics import SpecError, error
+    from ganspec.metrics.features import FeatureError, get_extractor
+
+    for node in spec.evaluate.metrics:
+        name = getattr(node, "features", None)
+        if name is None:
+            continue
+        try:
+            get_extractor(name)
+        except FeatureError as exc:
+            raise SpecError(error("E204", f"{node.kind}(features: {name}): {exc.message}", node.span,
+                                  exc.hint)) from None
+
+
 # Metrics where lower is better; the others are "higher is better" for the summary.
 LOWER_IS_BETTER = {"reverse_kl", "wasserstein_distance", "fid", "kid"}
 
@@ -272,7 +291,7 @@ LOWER_IS_BETTER = {"reverse_kl", "wasserstein_distance", "fid", "kid"}
 def summarize(history: list[dict], evaluations: list[dict], iteration: int) -> dict:
     """Last losses, and the best and last value of every evaluated metric."""
     summary = {"iterations": iteration, "last": history[-1] if history else {}, "metrics": {}}
-    keys = {k for e in evaluations for k in e if k != "iteration"}
+    keys = {k for e in evaluations for k in scores(e) if k != "iteration"}
     for key in sorted(keys):
         points = [(e["iteration"], e[key]) for e in evaluations if isinstance(e.get(key), (int, float))]
         if not points:

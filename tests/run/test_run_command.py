@@ -124,7 +124,7 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     proc = _start(["run", spec, "--plain", "--out", tmp_path / "runs"], tmp_path)
     _wait_for_iteration(proc, 30)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=180)
     assert proc.returncode == exitcodes.INTERRUPTED, out
     assert "interrupted: saved ckpt-" in out and "--resume" in out
     run = run_dir(tmp_path / "runs")
