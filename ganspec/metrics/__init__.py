@@ -42,7 +42,7 @@ def available(kind: str) -> bool:
 
 # Result keys that describe how a number was computed rather than being a score.
 SETTING_SUFFIXES = ("features", "extractor", "weights_sha256", "reference", "samples", "reference_samples",
-                    "parameters", "accuracy", "_total")
+                    "parameters", "accuracy", "_total", "_real_floor", "_noise")
 
 
 def is_setting(key: str, value) -> bool:
@@ -53,6 +53,15 @@ def is_setting(key: str, value) -> bool:
 def scores(results: dict) -> dict:
     """Only the numbers of a result dict that are scores."""
     return {k: v for k, v in results.items() if not is_setting(k, v)}
+
+
+CONTEXT_SUFFIXES = ("_real_floor", "_noise")
+
+
+def shown(results: dict) -> dict:
+    """Scores with their context (real-vs-real floor, pure-noise value), for people to read."""
+    return {k: v for k, v in results.items() if not is_setting(k, v) or
+            (k.endswith(CONTEXT_SUFFIXES) and isinstance(v, (int, float)))}
 
 
 @metric("mode_coverage")

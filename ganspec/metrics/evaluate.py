@@ -27,6 +27,7 @@ class Evaluator:
     dataset: object = None  # the training Dataset, when already loaded
     _reference: Reference | None = field(default=None, init=False)
     _reference_data: object = field(default=None, init=False)
+    _context: dict = field(default_factory=dict, init=False)
 
     def metrics(self, override=None):
         """The metric nodes to compute (the spec's, or `override`), grids excluded."""
@@ -71,4 +72,29 @@ class Evaluator:
             view = Reference(ref.real[:n], ref.modes, ref.mode_std, ref.name, ref.value_range)
             for key, value in fn(node, fake, view).items():
                 results[f"{node.kind}.{key}" if key in results else key] = value
+            if node.kind in CONTEXT_METRICS:
+                results.update(self.context(node, fn, view))
         return results, skipped
+
+    def context(self, node, fn, ref: Reference) -> dict:
+        """What the same metric gives for real training images (the floor a perfect generator
+        would reach) and for uniform noise, computed once, so every score has context."""
+        key = node.model_dump_json()
+        if key not in self._context:
+            n = len(ref.real)
+            train = self.dataset
+            if train is None:
+                from ganspec.data import load_data
+
+                train = self.dataset = load_data(self.spec, self.spec_dir)
+            real = train.sample(n, seed=self.spec.seed + REFERENCE_SEED + 1)
+            low, high = ref.value_range
+            noise = np.random.default_rng(0).uniform(low, high, size=ref.real.shape).astype(np.float32)
+            score = CONTEXT_METRICS[node.kind]
+            self._context[key] = {f"{node.kind}_real_floor": fn(node, real, ref)[score],
+                                  f"{node.kind}_noise": fn(node, noise, ref)[score]}
+        return self._context[key]
+
+
+# Metrics shown with their real-vs-real floor and pure-noise value: kind -> the score's key.
+CONTEXT_METRICS = {"fid": "fid", "kid": "kid", "wasserstein_distance": "wasserstein_distance"}

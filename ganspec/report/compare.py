@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganspec.metrics import is_setting
+from ganspec.metrics import CONTEXT_SUFFIXES, is_setting
 
 
 class IncomparableRuns(ValueError):
@@ -31,7 +31,7 @@ def settings_of(evals: list[dict]) -> dict:
     settings = {}
     for e in evals:
         for key, value in e.items():
-            if key != "iteration" and is_setting(key, value):
+            if key != "iteration" and is_setting(key, value) and not key.endswith(CONTEXT_SUFFIXES):
                 settings[key] = value
     return settings
 

@@ -249,7 +249,9 @@ def cmd_eval(args) -> int:
     table = Table(title=f"{run.path.name}: {name} at iteration {iteration}", title_justify="left")
     table.add_column("metric", style="cyan")
     table.add_column("value", justify="right")
-    for key, value in results.items():
+    from ganspec.metrics import shown
+
+    for key, value in shown(results).items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
     if skipped:

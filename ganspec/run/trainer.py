@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ganspec import exitcodes
-from ganspec.metrics import scores
+from ganspec.metrics import scores, shown
 from ganspec.run import checkpoint
 from ganspec.run.display import Display, RateMeter
 from ganspec.run.health import check_health
@@ -219,7 +219,7 @@ class Trainer:
             self.evaluations.append({"iteration": self.iteration, **results})
             self.run.log({"iteration": self.iteration, "evaluation": results})
             self._tensorboard_scalars({f"eval/{k}": v for k, v in scores(results).items()})
-            self.display.evaluation(self.iteration, scores(results))
+            self.display.evaluation(self.iteration, shown(results))
         return results
 
     def _save_samples(self, n: int) -> None:
