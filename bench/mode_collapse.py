@@ -143,11 +143,18 @@ def main() -> None:
                 saved["runs"][key] = rows
                 json_path.write_text(json.dumps(saved, indent=1) + "\n")
             results.setdefault(task, {})[method] = summarize([r for r in rows if r["seed"] < args.seeds])
+            write_tables(args.out, saved, results)  # after every method, so partial results are kept
+    print(markdown(results, command_line()))
+
+
+def command_line() -> str:
+    return ("python bench/mode_collapse.py " + " ".join(sys.argv[1:])).strip()
+
+
+def write_tables(out: Path, saved: dict, results: dict) -> None:
     saved["summary"] = results
-    json_path.write_text(json.dumps(saved, indent=1) + "\n")
-    command = "python bench/mode_collapse.py " + " ".join(sys.argv[1:])
-    (args.out / "mode_collapse.md").write_text(markdown(results, command.strip()))
-    print(markdown(results, command.strip()))
+    (out / "mode_collapse.json").write_text(json.dumps(saved, indent=1) + "\n")
+    (out / "mode_collapse.md").write_text(markdown(results, command_line()))
 
 
 if __name__ == "__main__":
