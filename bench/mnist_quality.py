@@ -83,11 +83,18 @@ def markdown(rows: list[dict], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--specs", default="dcgan,wgan_gp")
-    parser.add_argument("--iterations", type=int, default=None, help="shorten training (CPU)")
+    parser.add_argument("--iterations", default=None,
+                        help="shorten training (CPU): N for every spec, or per spec: dcgan=400,wgan_gp=200")
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     args = parser.parse_args()
-    rows = [run_spec(name, args.iterations, args.samples, args.out) for name in args.specs.split(",")]
+    per_spec = {}
+    if args.iterations:
+        for part in args.iterations.split(","):
+            name, _, value = part.rpartition("=")
+            per_spec[name or "*"] = int(value)
+    rows = [run_spec(name, per_spec.get(name, per_spec.get("*")), args.samples, args.out)
+            for name in args.specs.split(",")]
     command = "python bench/mnist_quality.py " + " ".join(sys.argv[1:])
     (args.out / "mnist_quality.json").write_text(json.dumps(rows, indent=1) + "\n")
     (args.out / "mnist_quality.md").write_text(markdown(rows, command.strip()))
