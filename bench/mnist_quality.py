@@ -75,6 +75,10 @@ def markdown(rows: list[dict], command: str) -> str:
             f"{r['kid']:.2f} ({r['kid_real_floor']:.2f} / {r['kid_noise']:.1f}) | "
             f"{r['precision']:.3f} | {r['recall']:.3f} | "
             f"{r['untrained_inception_score']:.2f} / {r['untrained_fid']:.0f} |")
+    lines += ["", "Iterations below a spec's own `train.iterations` mean a shortened CPU run: the scores then "
+              "measure an early generator, not the method. The paper-length GPU run is part of the JAX/GPU "
+              "work. Samples and scores come from the generator in inference mode (batch-norm moving "
+              "statistics).", ""]
     lines += ["", "Sample grids (fixed latent batch, final generator):", ""]
     lines += [f"![{r['spec']}](mnist_{r['spec']}_samples.png)" for r in rows]
     return "\n".join(lines) + "\n"
