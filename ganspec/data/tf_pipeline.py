@@ -59,3 +59,9 @@ def array_batches(dataset: ArrayDataset, batch_size: int, seed: int, start_batch
         fetch = images
     ds = indices.map(fetch, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.prefetch(AUTOTUNE)
+
+
+def stacked_batches(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:
+    """`count` consecutive batches of `ds` stacked into one element ([count, batch, ...], and labels
+    [count, batch]), prepared ahead: the real data of one iteration with `count` critic steps."""
+    return ds.batch(count, drop_remainder=True).prefetch(AUTOTUNE)

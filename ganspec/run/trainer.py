@@ -105,11 +105,20 @@ class Trainer:
     # ---- data ----------------------------------------------------------------------------
 
     def _batches(self):
-        """Yields (real [k, batch, ...], labels [k, batch] or None) per iteration, resuming exactly."""
+        """Yields (real [k, batch, ...], labels [k, batch] or None, k) per iteration, resuming exactly."""
         import tensorflow as tf
+
+        from ganspec.data.tf_pipeline import stacked_batches
+        from ganspec.train.schedules import critic_step_counts
 
         spec = self.spec
         ds = self.dataset.tf_batches(spec.train.batch, spec.seed, start_batch=self.data_position)
+        counts = critic_step_counts(spec)
+        if len(counts) == 1:  # the same k every iteration: tf.data stacks the k batches ahead of the step
+            k = counts[0]
+            for item in stacked_batches(ds, k):
+                yield (*item, k) if self.dataset.conditional else (item, None, k)
+            return
         it = iter(ds)
         iteration = self.iteration
         while True:

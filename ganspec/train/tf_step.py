@@ -11,6 +11,12 @@ All randomness (z, labels, penalty points, instance noise, label tricks) comes f
 the models and the optimizers are tracked, so `tf.train.Checkpoint(step=step)` restores
 a run exactly. This is the only TensorFlow-specific module of training: losses,
 penalties and schedules are `keras.ops` functions. No logging, images or checkpoints here.
+
+Two things make the step cheaper than the textbook code without changing what it computes
+(bench/throughput.py, docs/results/throughput.md): a gradient penalty's input gradient is taken
+so that its own gradient skips the terms that are exactly zero (`critic_input_gradients`), and
+a critic that treats every sample on its own scores the real and the fake batch in one call
+(`TrainStep.joined_critic_calls`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ganspec.build import build_critic, build_generator, critic_input, pack_samples  # noqa: E402
+from ganspec.build.keras_models import Maxout  # noqa: E402
 from ganspec.train import constraints as C  # noqa: E402
 from ganspec.train.objectives import critic_targets, objective_losses, plain_targets  # noqa: E402
 from ganspec.train.optimizers import make_optimizers, unrolled_updates  # noqa: E402
@@ -34,12 +41,70 @@ CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_nor
 GENERATOR_METRICS = ("generator_loss", "generator_grad_norm")
 
 
+# A gradient penalty differentiates grad_x D(x) once more. Through ReLU and LeakyReLU that second
+# derivative is 0, but TensorFlow's registered gradients of ReluGrad/LeakyReluGrad return
+# zeros_like(features), which then flow back through the whole forward pass of D(x_hat) as dense
+# zero tensors: a filter and an input backprop per layer, about a sixth of a WGAN-GP critic step.
+# These gradient functions give the same first derivative with the activation's slope (a function
+# of sign(x)) held constant, so the second differentiation stops there, as the mathematics does.
+FIRST_ORDER_GRADIENTS = {"Relu": "ganspec_FirstOrderRelu", "LeakyRelu": "ganspec_FirstOrderLeakyRelu"}
+
+
+def _first_order_relu(op, grad):
+    return tf.raw_ops.ReluGrad(gradients=grad, features=tf.stop_gradient(op.outputs[0]))
+
+
+def _first_order_leaky_relu(op, grad):
+    return tf.raw_ops.LeakyReluGrad(gradients=grad, features=tf.stop_gradient(op.inputs[0]),
+                                    alpha=op.get_attr("alpha"))
+
+
+for _name, _function in (("ganspec_FirstOrderRelu", _first_order_relu),
+                         ("ganspec_FirstOrderLeakyRelu", _first_order_leaky_relu)):
+    try:
+        tf.RegisterGradient(_name)(_function)
+    except KeyError:  # registered by an earlier import of this module (a reload)
+        pass
+
+
 def critic_input_gradients(critic, points, labels=None, pack: int = 1):
-    """grad_x D(x) at `points` [B, ...] (data space, before packing), and D(points)."""
-    with tf.GradientTape() as tape:
-        tape.watch(points)
+    """grad_x D(x) at `points` [B, ...] (data space, before packing), and D(points).
+
+    Inside a `tf.function` (the compiled step) the gradient is built with `tf.gradients` while the
+    critic's ReLU/LeakyReLU ops use `FIRST_ORDER_GRADIENTS`; an enclosing GradientTape records it
+    and differentiates it as usual, the same values without the zero terms. Eagerly, a plain tape."""
+    if tf.executing_eagerly():
+        with tf.GradientTape() as tape:
+            tape.watch(points)
+            outputs = critic(critic_input(points, labels, pack), training=True)
+        return tape.gradient(outputs, points), outputs
+    with tf.compat.v1.get_default_graph().gradient_override_map(FIRST_ORDER_GRADIENTS):
         outputs = critic(critic_input(points, labels, pack), training=True)
-    return tape.gradient(outputs, points), outputs
+    return tf.gradients(outputs, points)[0], outputs
+
+
+# Layers that compute each sample from that sample alone: a critic made only of these may score
+# real and fake samples in one call. Batchnorm (batch statistics) and spectral normalization (one
+# power iteration per call) are not among them.
+PER_SAMPLE_LAYERS = (
+    keras.layers.InputLayer, keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose,
+    keras.layers.LayerNormalization, keras.layers.Dropout, keras.layers.ReLU, keras.layers.LeakyReLU,
+    keras.layers.ELU, keras.layers.Activation, keras.layers.Reshape, keras.layers.Flatten,
+    keras.layers.ZeroPadding2D, keras.layers.Cropping2D, keras.layers.UpSampling2D, keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling2D,
+    keras.layers.Add, keras.layers.Concatenate, Maxout,
+)
+
+
+def per_sample(model) -> bool:
+    """Whether every layer of `model` treats each sample on its own (see PER_SAMPLE_LAYERS)."""
+    return all(type(layer) in PER_SAMPLE_LAYERS for layer in model.layers)
+
+
+# Joining pays where each call's convolutions are small: +6% a generator iteration for the keras.io
+# WGAN-GP critic at batch 64, nothing measurable at batch 64 for the DCGAN-tutorial critic, 1-3% lost
+# at its batch 256 (docs/results/throughput.md). So only batches up to this size are joined.
+JOIN_MAX_BATCH = 128
 
 
 def global_norm(gradients):
@@ -62,6 +127,8 @@ class TrainStep(tf.Module):
         rules = [(c, C.constraint_rule(c)) for c in spec.constraints]
         self.penalties = [(c, r) for c, r in rules if isinstance(r, (C.GradientRule, C.OutputRule))]
         self.after_updates = [(c, r) for c, r in rules if isinstance(r, C.AfterUpdateRule)]
+        # One critic call on real and fake samples joined: the same values, larger and faster convolutions.
+        self.joined_critic_calls = per_sample(critic)
         self.seed_generator = keras.random.SeedGenerator(spec.seed)
         self.seed_state = self.seed_generator.state  # tracked for checkpoints
         # Keras does not track its layers' RNG states (dropout); checkpoints need them.
@@ -128,8 +195,7 @@ class TrainStep(tf.Module):
         real, fake = self._noisy(real, noise_std), self._noisy(fake, noise_std)
         targets = self._targets(ops.shape(real)[0] // self.pack)
         with tf.GradientTape() as tape:
-            d_real = self._critic(real, labels)
-            d_fake = self._critic(fake, labels)
+            d_real, d_fake = self._critic_pair(real, fake, labels)
             loss = losses.critic(spec.objective, d_real, d_fake, targets)
             penalty = self._penalty(real, fake, labels, d_real)
             total = loss + penalty
@@ -175,6 +241,17 @@ class TrainStep(tf.Module):
 
     def _critic(self, samples, labels):
         return ops.cast(self.critic(critic_input(samples, labels, self.pack), training=True), "float32")
+
+    def _critic_pair(self, real, fake, labels):
+        """D(real), D(fake): two calls, or one on both batches joined when the critic is per-sample
+        and the batch small (JOIN_MAX_BATCH)."""
+        batch = real.shape[0]
+        if not self.joined_critic_calls or batch is None or batch > JOIN_MAX_BATCH:
+            return self._critic(real, labels), self._critic(fake, labels)
+        real_input, fake_input = critic_input(real, labels, self.pack), critic_input(fake, labels, self.pack)
+        scores = ops.cast(self.critic(ops.concatenate([real_input, fake_input], axis=0), training=True), "float32")
+        count = ops.shape(real_input)[0]
+        return scores[:count], scores[count:]
 
     def _generator_inputs(self, batch, labels):
         z = sample_latent(self.spec.latent, batch, self.seed_generator)

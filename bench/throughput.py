@@ -1,0 +1,430 @@
+"""Training throughput: ganspec against hand-written TensorFlow loops of the same models, in one process.
+
+    python bench/throughput.py [--iterations 30] [--warmup 10] [--only wgan_gp|dcgan] [--json out.json]
+
+Protocol (shared/BENCHMARKS.md, section 3): the same architecture, batch, step ratio, data and
+machine, measured in one run and reported as a ratio ganspec / hand-written, in generator
+iterations per second after warm-up.
+
+- ganspec: `specs/wgan_gp.gan` (keras.io WGAN-GP, batch 64, 5 critic steps) and `specs/dcgan.gan`
+  (TensorFlow DCGAN tutorial, batch 256, 1:1), run the way `ganspec run` runs them: the
+  `Trainer`'s own data feed (`Trainer._batches`) and its compiled step (`compile_training`).
+- hand-written: `keras_io_wgan_gp_step` and `tf_tutorial_dcgan_step` below (the references), the
+  code of the keras.io example and of the TensorFlow tutorial, on Keras models built layer by
+  layer with the same layers as the spec (weight shapes and parameter counts are asserted equal
+  and the initial weights are copied from ganspec's models), fed the same tf.data batches of real
+  MNIST (ganspec's own loader). For DCGAN, `tutorial_dcgan_alternating_step` is also timed: the
+  tutorial's code with ganspec's alternating updates, to tell the algorithm from the engine.
+- Every iteration runs each contender once, in an order that rotates, so background load falls
+  on all alike; each iteration reads a loss back to the host, so its time covers finished work.
+  ganspec builds and compiles first (one-time process costs land on it). The first `--warmup`
+  iterations are left out of the steady state (the median seconds per iteration of the rest);
+  the headline ratio is the median over iterations of the paired ratio (their seconds / ganspec's
+  seconds), i.e. ganspec iterations per second over theirs, with its quartiles.
+- Compile overhead is reported separately: model building, the first iteration (tracing, graph
+  optimization, first run), and "compile s" = build + first iteration - one steady iteration.
+  "2x at" is the first iteration (1-based) after the first whose time is at most twice the
+  steady-state time; "@20" is steady time / time of the 20th iteration (its speed relative to
+  the steady speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GANSPEC_DATA", str((ROOT.parent / "shared" / "data").resolve()))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+SPECS = ROOT / "specs"
+
+# ---- the hand-written models -----------------------------------------------------------------
+
+
+def keras_io_critic() -> keras.Model:
+    """keras.io WGAN-GP `get_discriminator_model`: conv_block(64..512, 5x5, s2, LeakyReLU 0.2)."""
+    inputs = layers.Input((28, 28, 1))
+    x = layers.ZeroPadding2D((2, 2))(inputs)
+    for filters, dropout in ((64, False), (128, True), (256, True), (512, False)):
+        x = layers.Conv2D(filters, (5, 5), strides=(2, 2), padding="same", use_bias=True)(x)
+        x = layers.LeakyReLU(0.2)(x)
+        if dropout:
+            x = layers.Dropout(0.3)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.2)(x)
+    return keras.Model(inputs, layers.Dense(1)(x), name="discriminator")
+
+
+def keras_io_generator(noise_dim: int = 128) -> keras.Model:
+    """keras.io WGAN-GP `get_generator_model`: Dense 4x4x256, three upsample_blocks, Cropping2D."""
+    noise = layers.Input((noise_dim,))
+    x = layers.Dense(4 * 4 * 256, use_bias=False)(noise)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Reshape((4, 4, 256))(x)
+    for filters, activation in ((128, layers.LeakyReLU(0.2)), (64, layers.LeakyReLU(0.2)),
+                                (1, layers.Activation("tanh"))):
+        x = layers.UpSampling2D((2, 2))(x)
+        x = layers.Conv2D(filters, (3, 3), strides=(1, 1), padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = activation(x)
+    return keras.Model(noise, layers.Cropping2D((2, 2))(x), name="generator")
+
+
+def tutorial_generator(noise_dim: int = 100) -> keras.Model:
+    """TensorFlow DCGAN tutorial `make_generator_model` (LeakyReLU's Keras default slope, 0.3)."""
+    return keras.Sequential([
+        keras.Input((noise_dim,)),
+        layers.Dense(7 * 7 * 256, use_bias=False), layers.BatchNormalization(), layers.LeakyReLU(),
+        layers.Reshape((7, 7, 256)),
+        layers.Conv2DTranspose(128, (5, 5), strides=(1, 1), padding="same", use_bias=False),
+        layers.BatchNormalization(), layers.LeakyReLU(),
+        layers.Conv2DTranspose(64, (5, 5), strides=(2, 2), padding="same", use_bias=False),
+        layers.BatchNormalization(), layers.LeakyReLU(),
+        layers.Conv2DTranspose(1, (5, 5), strides=(2, 2), padding="same", use_bias=False, activation="tanh"),
+    ], name="generator")
+
+
+def tutorial_discriminator() -> keras.Model:
+    """TensorFlow DCGAN tutorial `make_discriminator_model`."""
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(64, (5, 5), strides=(2, 2), padding="same"), layers.LeakyReLU(), layers.Dropout(0.3),
+        layers.Conv2D(128, (5, 5), strides=(2, 2), padding="same"), layers.LeakyReLU(), layers.Dropout(0.3),
+        layers.Flatten(), layers.Dense(1),
+    ], name="discriminator")
+
+
+# ---- the hand-written training steps ---------------------------------------------------------
+
+
+def keras_io_wgan_gp_step(generator, critic, critic_steps: int, latent_dim: int, gp_weight: float = 10.0):
+    """The keras.io WGAN-GP `WGAN.train_step`, as a plain `@tf.function` (what `model.fit` compiles on a
+    CPU-only machine, where Keras' jit_compile="auto" turns XLA off), called with real [k, batch, ...].
+
+    Exactly as keras.io writes it: a Python `for` loop over the critic steps (unrolled when traced);
+    in each, z ~ N(0, 1), one GradientTape over G(z), D(fake), D(real), the Wasserstein loss
+    mean(D(fake)) - mean(D(real)) and the gradient penalty (a nested tape at
+    x_hat = real + alpha (fake - real), alpha ~ U(0, 1) per sample; mean((||grad|| - 1)^2)), then
+    Adam on the critic; then one generator step on -mean(D(G(z))). One deviation, so that both
+    contenders do the same work: critic step i reads its own real batch real[i] (Gulrajani et al.
+    2017, Algorithm 1, and ganspec), where keras.io reuses its one batch for every critic step.
+    Returns the last critic loss and the generator loss."""
+    critic_optimizer = keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.9)
+    generator_optimizer = keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.9)
+
+    def gradient_penalty(batch_size, real_images, fake_images):
+        alpha = tf.random.uniform([batch_size, 1, 1, 1], 0.0, 1.0)
+        interpolated = real_images + alpha * (fake_images - real_images)
+        with tf.GradientTape() as gp_tape:
+            gp_tape.watch(interpolated)
+            pred = critic(interpolated, training=True)
+        grads = gp_tape.gradient(pred, [interpolated])[0]
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]))
+        return tf.reduce_mean((norm - 1.0) ** 2)
+
+    @tf.function
+    def train_step(real_batches):
+        batch_size = tf.shape(real_batches)[1]
+        for i in range(critic_steps):
+            real_images = real_batches[i]
+            random_latent_vectors = tf.random.normal(shape=(batch_size, latent_dim))
+            with tf.GradientTape() as tape:
+                fake_images = generator(random_latent_vectors, training=True)
+                fake_logits = critic(fake_images, training=True)
+                real_logits = critic(real_images, training=True)
+                d_cost = tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits)
+                gp = gradient_penalty(batch_size, real_images, fake_images)
+                d_loss = d_cost + gp * gp_weight
+            d_gradient = tape.gradient(d_loss, critic.trainable_variables)
+            critic_optimizer.apply_gradients(zip(d_gradient, critic.trainable_variables))
+        random_latent_vectors = tf.random.normal(shape=(batch_size, latent_dim))
+        with tf.GradientTape() as tape:
+            generated_images = generator(random_latent_vectors, training=True)
+            gen_img_logits = critic(generated_images, training=True)
+            g_loss = -tf.reduce_mean(gen_img_logits)
+        gen_gradient = tape.gradient(g_loss, generator.trainable_variables)
+        generator_optimizer.apply_gradients(zip(gen_gradient, generator.trainable_variables))
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+    return train_step
+
+
+def tf_tutorial_dcgan_step(generator, discriminator, batch_size: int, noise_dim: int):
+    """The TensorFlow DCGAN tutorial's `train_step`, as written there: `@tf.function`, one batch;
+    z ~ N(0, 1); one forward pass of G and D (on real and fake) under two GradientTapes; the
+    cross-entropy losses from logits; both gradients from that one pass, then Adam(1e-4) on each
+    network (a simultaneous update: the generator's gradient is taken against the critic before
+    its update). Returns both losses."""
+    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+    generator_optimizer = keras.optimizers.Adam(1e-4)
+    discriminator_optimizer = keras.optimizers.Adam(1e-4)
+
+    @tf.function
+    def train_step(images):
+        noise = tf.random.normal([batch_size, noise_dim])
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            generated_images = generator(noise, training=True)
+            real_output = discriminator(images, training=True)
+            fake_output = discriminator(generated_images, training=True)
+            gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+            disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
+                         + cross_entropy(tf.zeros_like(fake_output), fake_output))
+        gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
+        gradients_of_discriminator = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
+        generator_optimizer.apply_gradients(zip(gradients_of_generator, generator.trainable_variables))
+        discriminator_optimizer.apply_gradients(zip(gradients_of_discriminator, discriminator.trainable_variables))
+        return {"d_loss": disc_loss, "g_loss": gen_loss}
+
+    return train_step
+
+
+def tutorial_dcgan_alternating_step(generator, discriminator, batch_size: int, noise_dim: int):
+    """The tutorial's code with its two updates taken one after the other, as ganspec (and
+    Goodfellow et al. 2014, Algorithm 1) does: a discriminator update on G(z) and the real batch,
+    then a generator update on a fresh z against the updated discriminator. Not a reference of
+    BENCHMARKS.md; it tells the algorithm's extra work (one more G and D forward) from ganspec's."""
+    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+    generator_optimizer = keras.optimizers.Adam(1e-4)
+    discriminator_optimizer = keras.optimizers.Adam(1e-4)
+
+    @tf.function
+    def train_step(images):
+        noise = tf.random.normal([batch_size, noise_dim])
+        generated_images = generator(noise, training=True)
+        with tf.GradientTape() as disc_tape:
+            real_output = discriminator(images, training=True)
+            fake_output = discriminator(generated_images, training=True)
+            disc_loss = (cross_entropy(tf.ones_like(real_output), real_output)
+                         + cross_entropy(tf.zeros_like(fake_output), fake_output))
+        gradients_of_discriminator = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
+        discriminator_optimizer.apply_gradients(zip(gradients_of_discriminator, discriminator.trainable_variables))
+        noise = tf.random.normal([batch_size, noise_dim])
+        with tf.GradientTape() as gen_tape:
+            fake_output = discriminator(generator(noise, training=True), training=True)
+            gen_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+        gradients_of_generator = gen_tape.gradient(gen_loss, generator.trainable_variables)
+        generator_optimizer.apply_gradients(zip(gradients_of_generator, generator.trainable_variables))
+        return {"d_loss": disc_loss, "g_loss": gen_loss}
+
+    return train_step
+
+
+# ---- the contenders --------------------------------------------------------------------------
+
+
+@dataclass
+class Contender:
+    """One way of training: `next_iteration()` runs one generator iteration and waits for it."""
+
+    name: str
+    build_seconds: float
+    next_iteration: object
+    times: list[float] = field(default_factory=list)
+
+    def timed(self) -> float:
+        start = time.perf_counter()
+        self.next_iteration()
+        elapsed = time.perf_counter() - start
+        self.times.append(elapsed)
+        return elapsed
+
+
+def same_architecture(ours: keras.Model, theirs: keras.Model) -> None:
+    """Assert equal parameter counts and weight shapes, then start `theirs` from `ours`' weights."""
+    ours_shapes = [tuple(w.shape) for w in ours.weights]
+    theirs_shapes = [tuple(w.shape) for w in theirs.weights]
+    assert ours.count_params() == theirs.count_params(), (ours.name, ours.count_params(), theirs.count_params())
+    assert ours_shapes == theirs_shapes, (ours.name, ours_shapes, theirs_shapes)
+    theirs.set_weights(ours.get_weights())
+
+
+def ganspec_contender(spec, spec_dir: Path) -> tuple[Contender, object]:
+    """ganspec's trainer: its data feed and its compiled step, as `ganspec run` drives them."""
+    from ganspec.run.trainer import Trainer
+
+    start = time.perf_counter()
+    trainer = Trainer(spec, run=None, spec_dir=spec_dir, display=None)
+    trainer.prepare()
+    batches = trainer._batches()
+    build = time.perf_counter() - start
+
+    def iteration():
+        real, labels, _ = next(batches)
+        float(trainer.step(real, labels)["generator_loss"])
+
+    return Contender("ganspec", build, iteration), trainer
+
+
+def hand_written_contender(name: str, make_step, generator, critic, spec, trainer, critic_steps: int = 1) -> Contender:
+    """A hand-written loop on models equal to ganspec's, fed the same tf.data batches of real data."""
+    start = time.perf_counter()
+    same_architecture(trainer.step.generator, generator)
+    same_architecture(trainer.step.critic, critic)
+    step = make_step(generator, critic)
+    ds = trainer.dataset.tf_batches(spec.train.batch, spec.seed, start_batch=0)
+    if critic_steps > 1:
+        ds = ds.batch(critic_steps, drop_remainder=True)
+    batches = iter(ds.prefetch(2))
+    build = time.perf_counter() - start
+
+    def iteration():
+        float(step(next(batches))["g_loss"])
+
+    return Contender(name, build, iteration)
+
+
+def hand_written_contenders(kind: str, spec, trainer) -> list[Contender]:
+    """The reference loop of BENCHMARKS.md for `kind` first, then any variant worth telling apart."""
+    batch, dim = spec.train.batch, spec.latent.dim
+    if kind == "wgan_gp":
+        k = spec.steps.critic
+        return [hand_written_contender("keras.io", lambda g, c: keras_io_wgan_gp_step(g, c, k, dim),
+                                       keras_io_generator(dim), keras_io_critic(), spec, trainer, k)]
+    return [
+        hand_written_contender("tf-tutorial", lambda g, c: tf_tutorial_dcgan_step(g, c, batch, dim),
+                               tutorial_generator(dim), tutorial_discriminator(), spec, trainer),
+        hand_written_contender("tf-tutorial-alternating",
+                               lambda g, c: tutorial_dcgan_alternating_step(g, c, batch, dim),
+                               tutorial_generator(dim), tutorial_discriminator(), spec, trainer),
+    ]
+
+
+# ---- measuring -------------------------------------------------------------------------------
+
+
+def summarize(contender: Contender, warmup: int) -> dict:
+    times = contender.times
+    steady = statistics.median(times[warmup:])
+    within = next((i + 1 for i, t in enumerate(times) if i > 0 and t <= 2 * steady), None)
+    at20 = steady / times[19] if len(times) >= 20 else None
+    return {
+        "build_seconds": round(contender.build_seconds, 3),
+        "first_iteration_seconds": round(times[0], 3),
+        "compile_overhead_seconds": round(contender.build_seconds + times[0] - steady, 3),
+        "steady_seconds_per_iteration": round(steady, 4),
+        "steady_iterations_per_second": round(1 / steady, 4),
+        "within_2x_of_steady_at_iteration": within,
+        "speed_at_iteration_20_over_steady": None if at20 is None else round(at20, 3),
+        "seconds_per_iteration": [round(t, 4) for t in times],
+    }
+
+
+def paired_ratio(ours: Contender, theirs: Contender, warmup: int) -> dict:
+    """ganspec speed over theirs: per iteration pair, their seconds / ganspec's seconds."""
+    ratios = [b / a for a, b in zip(ours.times[warmup:], theirs.times[warmup:])]
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return {"paired_median": round(statistics.median(ratios), 3),
+            "paired_quartiles": [round(quartiles[0], 3), round(quartiles[2], 3)],
+            "of_steady_medians": round(statistics.median(theirs.times[warmup:])
+                                       / statistics.median(ours.times[warmup:]), 3)}
+
+
+def measure(kind: str, iterations: int, warmup: int) -> dict:
+    from ganspec.load import load
+
+    path = SPECS / f"{kind}.gan"
+    resolved = load(path)
+    assert resolved.spec is not None, resolved.diagnostics
+    spec = resolved.spec
+    tf.random.set_seed(spec.seed)
+    ours, trainer = ganspec_contender(spec, path.parent)
+    theirs = hand_written_contenders(kind, spec, trainer)
+    contenders = [ours, *theirs]
+    # ganspec compiles first, so one-time process costs land on it; then each iteration runs every
+    # contender once, in an order that rotates, so that background load falls on all alike.
+    for i in range(iterations):
+        shift = i % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
+            contender.timed()
+    return {
+        "spec": str(path.relative_to(ROOT)),
+        "batch": spec.train.batch,
+        "critic_steps": spec.steps.critic,
+        "generator_steps": spec.steps.generator,
+        "xla": spec.train.xla,
+        "reference": theirs[0].name,
+        "contenders": {c.name: summarize(c, warmup) for c in contenders},
+        "ganspec_speed_over": {c.name: paired_ratio(ours, c, warmup) for c in theirs},
+    }
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": len(tf.config.list_physical_devices("GPU")),
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
+def print_table(results: dict) -> None:
+    rows = [("spec", "contender", "build s", "1st iter s", "compile s", "steady s/it", "it/s", "2x at", "@20",
+             "ganspec speed / this")]
+    for kind, r in results["benchmarks"].items():
+        for name, s in r["contenders"].items():
+            ratio = r["ganspec_speed_over"].get(name)
+            rows.append((kind, name, f"{s['build_seconds']:.2f}", f"{s['first_iteration_seconds']:.2f}",
+                         f"{s['compile_overhead_seconds']:.2f}", f"{s['steady_seconds_per_iteration']:.3f}",
+                         f"{s['steady_iterations_per_second']:.3f}", str(s["within_2x_of_steady_at_iteration"]),
+                         "-" if s["speed_at_iteration_20_over_steady"] is None
+                         else f"{s['speed_at_iteration_20_over_steady']:.2f}",
+                         "-" if ratio is None else f"{ratio['paired_median']:.3f}x ({ratio['paired_quartiles'][0]:.2f}"
+                                                   f"-{ratio['paired_quartiles'][1]:.2f})"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print()
+    for kind, r in results["benchmarks"].items():
+        ratio = r["ganspec_speed_over"][r["reference"]]
+        print(f"{kind} (batch {r['batch']}, {r['critic_steps']}:{r['generator_steps']} steps): ganspec / "
+              f"{r['reference']} = {ratio['paired_median']:.3f}x (paired median, quartiles "
+              f"{ratio['paired_quartiles'][0]:.3f}-{ratio['paired_quartiles'][1]:.3f}; "
+              f"ratio of steady medians {ratio['of_steady_medians']:.3f}x)")
+    if "wgan_gp" in results["benchmarks"]:
+        r = results["benchmarks"]["wgan_gp"]
+        speed = r["ganspec_speed_over"][r["reference"]]["paired_median"]
+        warm = r["contenders"]["ganspec"]["within_2x_of_steady_at_iteration"]
+        print(f"target, wgan_gp at least 1.2x the hand-written loop: {'met' if speed >= 1.2 else 'NOT met'} "
+              f"({speed:.3f}x); ganspec within 2x of its steady speed by iteration 20: "
+              f"{'met' if warm is not None and warm <= 20 else 'NOT met'} (iteration {warm})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=30, help="generator iterations per contender")
+    parser.add_argument("--warmup", type=int, default=10, help="iterations left out of the steady state")
+    parser.add_argument("--only", choices=("wgan_gp", "dcgan"), action="append")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.iterations <= args.warmup:
+        parser.error("--iterations must exceed --warmup")
+    keras.utils.set_random_seed(0)
+    results = {"command": " ".join(["python", "bench/throughput.py", *sys.argv[1:]]), "machine": machine(),
+               "iterations": args.iterations, "warmup": args.warmup, "benchmarks": {}}
+    for kind in args.only or ("wgan_gp", "dcgan"):
+        results["benchmarks"][kind] = measure(kind, args.iterations, args.warmup)
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
