@@ -269,9 +269,10 @@ def ganspec_contender(spec, spec_dir: Path) -> tuple[Contender, object]:
     return Contender("ganspec", build, iteration), trainer
 
 
-def hand_written_contender(name: str, make_step, generator, critic, spec, trainer, critic_steps: int = 1) -> Contender:
+def hand_written_contender(name: str, make_step, make_models, spec, trainer, critic_steps: int = 1) -> Contender:
     """A hand-written loop on models equal to ganspec's, fed the same tf.data batches of real data."""
     start = time.perf_counter()
+    generator, critic = make_models()
     same_architecture(trainer.step.generator, generator)
     same_architecture(trainer.step.critic, critic)
     step = make_step(generator, critic)
@@ -293,13 +294,17 @@ def hand_written_contenders(kind: str, spec, trainer) -> list[Contender]:
     if kind == "wgan_gp":
         k = spec.steps.critic
         return [hand_written_contender("keras.io", lambda g, c: keras_io_wgan_gp_step(g, c, k, dim),
-                                       keras_io_generator(dim), keras_io_critic(), spec, trainer, k)]
+                                       lambda: (keras_io_generator(dim), keras_io_critic()), spec, trainer, k)]
+
+    def tutorial_models():
+        return tutorial_generator(dim), tutorial_discriminator()
+
     return [
         hand_written_contender("tf-tutorial", lambda g, c: tf_tutorial_dcgan_step(g, c, batch, dim),
-                               tutorial_generator(dim), tutorial_discriminator(), spec, trainer),
+                               tutorial_models, spec, trainer),
         hand_written_contender("tf-tutorial-alternating",
                                lambda g, c: tutorial_dcgan_alternating_step(g, c, batch, dim),
-                               tutorial_generator(dim), tutorial_discriminator(), spec, trainer),
+                               tutorial_models, spec, trainer),
     ]
 
 

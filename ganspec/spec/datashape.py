@@ -58,7 +58,8 @@ def read_npz_shape(path: Path, key: str) -> tuple[int, ...]:
     with zipfile.ZipFile(path) as zf:
         with zf.open(key + ".npy") as fh:
             version = np.lib.format.read_magic(fh)
-            shape, _, _ = np.lib.format._read_array_header(fh, version)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(fh)
     return tuple(shape)
 
 
