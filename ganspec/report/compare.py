@@ -12,6 +12,23 @@ class IncomparableRuns(ValueError):
     """Two runs' numbers were computed with different settings."""
 
 
+def run_labels(paths: list[Path]) -> list[str]:
+    """Short, unique labels for runs: the directory name, with as many parent folders as it takes
+    to tell two runs apart (runs started in the same second in different --out folders share a name)."""
+    paths = [Path(p).resolve() for p in paths]
+    distinct = set(paths)
+    depth = 1
+    while len({p.parts[-depth:] for p in distinct}) < len(distinct):
+        depth += 1
+    labels = ["/".join(p.parts[-depth:]) for p in paths]
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:  # the same directory given twice
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return unique
+
+
 def evaluations(run_path: Path) -> list[dict]:
     out = []
     path = run_path / "metrics.jsonl"

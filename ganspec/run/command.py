@@ -266,7 +266,7 @@ def cmd_compare(args) -> int:
     from ganspec.cli import print_diff
     from ganspec.diff import diff_specs
     from ganspec.report.compare import IncomparableRuns, check_comparable, evaluations, numeric_keys, \
-        plot_curves, settings_of
+        plot_curves, run_labels, settings_of
 
     console = Console(highlight=False, soft_wrap=True)
     runs = []
@@ -275,7 +275,7 @@ def cmd_compare(args) -> int:
         if run is None:
             return exitcodes.UNREADABLE
         runs.append(run)
-    names = [r.path.name for r in runs]
+    names = run_labels([r.path for r in runs])
     evals = {name: evaluations(r.path) for name, r in zip(names, runs)}
     try:
         check_comparable({name: settings_of(e) for name, e in evals.items()})
