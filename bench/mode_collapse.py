@@ -1,13 +1,15 @@
 """Mode collapse on the 2D ring and grid (PacGAN/VEEGAN protocol, shared/BENCHMARKS.md section 1).
 
     python bench/mode_collapse.py [--seeds 10] [--methods gan,nsgan,...] [--tasks ring,grid]
-                                  [--iterations N] [--out docs/results]
+                                  [--iterations N] [--backend jax] [--out docs/results]
 
 Trains every method's spec (specs/toy/{task}_{method}.gan) once per seed, scores 2,500
 samples of the final generator (EMA generator when the spec keeps one) with the
 protocol's modes-covered / high-quality / reverse-KL, and writes
 `mode_collapse.json` and `mode_collapse.md` (mean and standard error over seeds, next
 to the published rows). `--iterations` shortens every spec alike (stated in the table).
+A finished (spec, seed, iterations) is not run again, so an interrupted benchmark resumes;
+`docs/results/mode_collapse.notes.md`, when present, is appended to the table as its notes.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> di
     from ganspec.run.rundir import RunDir
     from ganspec.run.trainer import Trainer
 
-    overrides = [("seed", str(seed)), ("evaluate.metrics", "[]"), ("train.log_every", "100000")]
+    overrides = [("seed", str(seed)), ("evaluate.metrics", "[]"), ("train.log_every", "100000"),
+                 ("train.backend", os.environ.get("KERAS_BACKEND", "tensorflow"))]
     if iterations:
         overrides += [("train.iterations", str(iterations))]
     resolved = load(spec_path, overrides=overrides)
@@ -68,7 +71,13 @@ def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> di
     fake = trainer.sample(2500, seed_offset=1000)
     stats = mode_statistics(fake, trainer.dataset.modes, trainer.dataset.std)
     return {**stats, "seed": seed, "iterations": spec.train.iterations, "seconds": round(seconds, 1),
-            "exit_code": outcome.code}
+            "exit_code": outcome.code, "backend": trainer.backend}
+
+
+def spec_iterations(spec_path: Path) -> int:
+    from ganspec.load import load
+
+    return load(spec_path).spec.train.iterations
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -85,7 +94,8 @@ def summarize(rows: list[dict]) -> dict:
     return {"modes": modes, "modes_se": modes_se, "hq": hq, "hq_se": hq_se, "reverse_kl": kl, "reverse_kl_se": kl_se,
             "all_modes_every_seed": all(r["modes_covered"] == r["modes_total"] for r in rows),
             "min_hq": min(r["high_quality_percent"] for r in rows), "seeds": len(rows),
-            "iterations": rows[0]["iterations"], "seconds_per_run": statistics.fmean(r["seconds"] for r in rows)}
+            "iterations": rows[0]["iterations"], "seconds_per_run": statistics.fmean(r["seconds"] for r in rows),
+            "backend": ",".join(sorted({r.get("backend", "tensorflow") for r in rows}))}
 
 
 def markdown(results: dict, command: str) -> str:
@@ -98,19 +108,22 @@ def markdown(results: dict, command: str) -> str:
             continue
         lines += [f"## {task} ({total} modes)", "",
                   "| method | modes covered | high quality % | reverse KL | all modes on every seed | min HQ % | "
-                  "seeds | iterations | s/run |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "seeds | iterations | s/run | backend |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for method, s in results[task].items():
             lines.append(f"| {LABELS.get(method, method)} | {s['modes']:.1f} ± {s['modes_se']:.1f} | "
                          f"{s['hq']:.1f} ± {s['hq_se']:.1f} | {s['reverse_kl']:.3f} ± {s['reverse_kl_se']:.3f} | "
                          f"{'yes' if s['all_modes_every_seed'] else 'no'} | {s['min_hq']:.1f} | {s['seeds']} | "
-                         f"{s['iterations']} | {s['seconds_per_run']:.0f} |")
+                         f"{s['iterations']} | {s['seconds_per_run']:.0f} | {s.get('backend', 'tensorflow')} |")
         lines.append("")
     lines += ["## Published (modes covered / high quality %)", "",
               "| method | ring modes | ring HQ % | grid modes | grid HQ % | source |",
               "| --- | --- | --- | --- | --- | --- |"]
     for name, rm, rh, gm, gh, src in PUBLISHED:
         lines.append(f"| {name} | {rm} | {rh} | {gm} | {gh} | {src} |")
+    notes = ROOT / "docs" / "results" / "mode_collapse.notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
@@ -122,7 +135,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None, help="shorten every spec to N iterations")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/ganspec-mode-collapse"))
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
     args = parser.parse_args()
+    os.environ["KERAS_BACKEND"] = args.backend
     json_path = args.out / "mode_collapse.json"
     saved = json.loads(json_path.read_text()) if json_path.exists() else {"runs": {}}
     results: dict = {}
@@ -130,8 +145,10 @@ def main() -> None:
         for method in args.methods.split(","):
             spec = ROOT / "specs" / "toy" / f"{task}_{method}.gan"
             key = f"{task}_{method}"
-            rows = saved["runs"].get(key, [])
-            done = {r["seed"] for r in rows if not args.iterations or r["iterations"] == args.iterations}
+            iterations = args.iterations or spec_iterations(spec)
+            # Rows of other lengths (an older version of the spec, another --iterations) are replaced.
+            rows = [r for r in saved["runs"].get(key, []) if r["iterations"] == iterations]
+            done = {r["seed"] for r in rows}
             for seed in range(args.seeds):
                 if seed in done:
                     continue

@@ -1,6 +1,7 @@
 """Training throughput: ganspec against hand-written TensorFlow loops of the same models, in one process.
 
     python bench/throughput.py [--iterations 30] [--warmup 10] [--only wgan_gp|dcgan] [--json out.json]
+    python bench/throughput.py --backend jax ...   (bench/throughput_jax.py: JAX and PyTorch, GPU)
 
 Protocol (shared/BENCHMARKS.md, section 3): the same architecture, batch, step ratio, data and
 machine, measured in one run and reported as a ratio ganspec / hand-written, in generator
@@ -34,79 +35,46 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GANSPEC_DATA", str((ROOT.parent / "shared" / "data").resolve()))
 
+
+def _backend(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "tensorflow"
+
+
+if __name__ == "__main__" and _backend(sys.argv[1:]) == "jax":  # before Keras is imported
+    import throughput_jax
+
+    argv = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith("--backend")
+            and not (i > 0 and sys.argv[i] == "--backend")]
+    throughput_jax.main(argv)
+    sys.exit(0)
+
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+
+from timing import Contender, ganspec_contender, paired_ratio, summarize  # noqa: E402  (bench/: shared with throughput_jax.py)
+from reference_models import (  # noqa: E402  (bench/: the models of the hand-written loops)
+    keras_io_critic,
+    keras_io_generator,
+    tutorial_discriminator,
+    tutorial_generator,
+)
 
 SPECS = ROOT / "specs"
-
-# ---- the hand-written models -----------------------------------------------------------------
-
-
-def keras_io_critic() -> keras.Model:
-    """keras.io WGAN-GP `get_discriminator_model`: conv_block(64..512, 5x5, s2, LeakyReLU 0.2)."""
-    inputs = layers.Input((28, 28, 1))
-    x = layers.ZeroPadding2D((2, 2))(inputs)
-    for filters, dropout in ((64, False), (128, True), (256, True), (512, False)):
-        x = layers.Conv2D(filters, (5, 5), strides=(2, 2), padding="same", use_bias=True)(x)
-        x = layers.LeakyReLU(0.2)(x)
-        if dropout:
-            x = layers.Dropout(0.3)(x)
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.2)(x)
-    return keras.Model(inputs, layers.Dense(1)(x), name="discriminator")
-
-
-def keras_io_generator(noise_dim: int = 128) -> keras.Model:
-    """keras.io WGAN-GP `get_generator_model`: Dense 4x4x256, three upsample_blocks, Cropping2D."""
-    noise = layers.Input((noise_dim,))
-    x = layers.Dense(4 * 4 * 256, use_bias=False)(noise)
-    x = layers.BatchNormalization()(x)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Reshape((4, 4, 256))(x)
-    for filters, activation in ((128, layers.LeakyReLU(0.2)), (64, layers.LeakyReLU(0.2)),
-                                (1, layers.Activation("tanh"))):
-        x = layers.UpSampling2D((2, 2))(x)
-        x = layers.Conv2D(filters, (3, 3), strides=(1, 1), padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = activation(x)
-    return keras.Model(noise, layers.Cropping2D((2, 2))(x), name="generator")
-
-
-def tutorial_generator(noise_dim: int = 100) -> keras.Model:
-    """TensorFlow DCGAN tutorial `make_generator_model` (LeakyReLU's Keras default slope, 0.3)."""
-    return keras.Sequential([
-        keras.Input((noise_dim,)),
-        layers.Dense(7 * 7 * 256, use_bias=False), layers.BatchNormalization(), layers.LeakyReLU(),
-        layers.Reshape((7, 7, 256)),
-        layers.Conv2DTranspose(128, (5, 5), strides=(1, 1), padding="same", use_bias=False),
-        layers.BatchNormalization(), layers.LeakyReLU(),
-        layers.Conv2DTranspose(64, (5, 5), strides=(2, 2), padding="same", use_bias=False),
-        layers.BatchNormalization(), layers.LeakyReLU(),
-        layers.Conv2DTranspose(1, (5, 5), strides=(2, 2), padding="same", use_bias=False, activation="tanh"),
-    ], name="generator")
-
-
-def tutorial_discriminator() -> keras.Model:
-    """TensorFlow DCGAN tutorial `make_discriminator_model`."""
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        layers.Conv2D(64, (5, 5), strides=(2, 2), padding="same"), layers.LeakyReLU(), layers.Dropout(0.3),
-        layers.Conv2D(128, (5, 5), strides=(2, 2), padding="same"), layers.LeakyReLU(), layers.Dropout(0.3),
-        layers.Flatten(), layers.Dense(1),
-    ], name="discriminator")
-
 
 # ---- the hand-written training steps ---------------------------------------------------------
 
@@ -226,23 +194,6 @@ def tutorial_dcgan_alternating_step(generator, discriminator, batch_size: int, n
 # ---- the contenders --------------------------------------------------------------------------
 
 
-@dataclass
-class Contender:
-    """One way of training: `next_iteration()` runs one generator iteration and waits for it."""
-
-    name: str
-    build_seconds: float
-    next_iteration: object
-    times: list[float] = field(default_factory=list)
-
-    def timed(self) -> float:
-        start = time.perf_counter()
-        self.next_iteration()
-        elapsed = time.perf_counter() - start
-        self.times.append(elapsed)
-        return elapsed
-
-
 def same_architecture(ours: keras.Model, theirs: keras.Model) -> None:
     """Assert equal parameter counts and weight shapes, then start `theirs` from `ours`' weights."""
     ours_shapes = [tuple(w.shape) for w in ours.weights]
@@ -250,23 +201,6 @@ def same_architecture(ours: keras.Model, theirs: keras.Model) -> None:
     assert ours.count_params() == theirs.count_params(), (ours.name, ours.count_params(), theirs.count_params())
     assert ours_shapes == theirs_shapes, (ours.name, ours_shapes, theirs_shapes)
     theirs.set_weights(ours.get_weights())
-
-
-def ganspec_contender(spec, spec_dir: Path) -> tuple[Contender, object]:
-    """ganspec's trainer: its data feed and its compiled step, as `ganspec run` drives them."""
-    from ganspec.run.trainer import Trainer
-
-    start = time.perf_counter()
-    trainer = Trainer(spec, run=None, spec_dir=spec_dir, display=None)
-    trainer.prepare()
-    batches = trainer._batches()
-    build = time.perf_counter() - start
-
-    def iteration():
-        real, labels, _ = next(batches)
-        float(trainer.step(real, labels)["generator_loss"])
-
-    return Contender("ganspec", build, iteration), trainer
 
 
 def hand_written_contender(name: str, make_step, make_models, spec, trainer, critic_steps: int = 1) -> Contender:
@@ -309,33 +243,6 @@ def hand_written_contenders(kind: str, spec, trainer) -> list[Contender]:
 
 
 # ---- measuring -------------------------------------------------------------------------------
-
-
-def summarize(contender: Contender, warmup: int) -> dict:
-    times = contender.times
-    steady = statistics.median(times[warmup:])
-    within = next((i + 1 for i, t in enumerate(times) if i > 0 and t <= 2 * steady), None)
-    at20 = steady / times[19] if len(times) >= 20 else None
-    return {
-        "build_seconds": round(contender.build_seconds, 3),
-        "first_iteration_seconds": round(times[0], 3),
-        "compile_overhead_seconds": round(contender.build_seconds + times[0] - steady, 3),
-        "steady_seconds_per_iteration": round(steady, 4),
-        "steady_iterations_per_second": round(1 / steady, 4),
-        "within_2x_of_steady_at_iteration": within,
-        "speed_at_iteration_20_over_steady": None if at20 is None else round(at20, 3),
-        "seconds_per_iteration": [round(t, 4) for t in times],
-    }
-
-
-def paired_ratio(ours: Contender, theirs: Contender, warmup: int) -> dict:
-    """ganspec speed over theirs: per iteration pair, their seconds / ganspec's seconds."""
-    ratios = [b / a for a, b in zip(ours.times[warmup:], theirs.times[warmup:])]
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-    return {"paired_median": round(statistics.median(ratios), 3),
-            "paired_quartiles": [round(quartiles[0], 3), round(quartiles[2], 3)],
-            "of_steady_medians": round(statistics.median(theirs.times[warmup:])
-                                       / statistics.median(ours.times[warmup:]), 3)}
 
 
 def measure(kind: str, iterations: int, warmup: int) -> dict:

@@ -23,10 +23,22 @@ def split_names(split: str) -> list[str]:
     return [part.split("[")[0].strip() for part in re.split(r"\+", split) if part.strip()]
 
 
+def _import_tfds(request: Request):
+    """tensorflow_datasets, or a clear error where it (or TensorFlow) is not installed."""
+    try:
+        import tensorflow  # noqa: F401  (TFDS reads through tf.data)
+        import tensorflow_datasets as tfds
+    except ImportError as exc:
+        raise unreadable(f"tfds(...) sources need TensorFlow and tensorflow-datasets, which are not installed "
+                         f"({exc})", request.span(),
+                         "install them (`pip install tensorflow tensorflow-datasets`), or export the data once "
+                         "to .npz, IDX files or an image folder, which load without TensorFlow") from None
+    return tfds
+
+
 @register("tfds")
 def load_tfds(request: Request) -> ArrayDataset:
-    import tensorflow_datasets as tfds
-
+    tfds = _import_tfds(request)
     source = request.source
     try:
         builder = tfds.builder(source.name)

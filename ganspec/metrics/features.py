@@ -279,14 +279,15 @@ class InceptionExtractor(FeatureExtractor):
 
 def inception_inputs(unit: np.ndarray, size: tuple[int, int] = (INCEPTION_SIZE, INCEPTION_SIZE)) -> np.ndarray:
     """[0, 1] images (N, H, W, C) -> (N, 299, 299, 3) in [-1, 1], InceptionV3's preprocessing
-    ("tf" mode of keras.applications): bilinear resize, gray copied to three channels."""
-    import tensorflow as tf
+    ("tf" mode of keras.applications): bilinear antialiased resize (the NumPy twin of tf.image.resize,
+    so every backend feeds the same pixels), gray copied to three channels."""
+    from ganspec.data.dataset import resize_bilinear
 
-    if unit.shape[-1] == 1:
-        unit = np.repeat(unit, 3, axis=-1)
-    elif unit.shape[-1] != 3:
+    if unit.shape[-1] not in (1, 3):
         raise FeatureError(f"InceptionV3 takes 1- or 3-channel images; got {unit.shape[-1]} channels")
-    resized = tf.image.resize(unit, size, method="bilinear", antialias=True).numpy()
+    resized = resize_bilinear(unit.astype(np.float32), tuple(size))
+    if resized.shape[-1] == 1:  # gray to three identical channels, after the (3x cheaper) resize
+        resized = np.repeat(resized, 3, axis=-1)
     return (np.clip(resized, 0.0, 1.0) * 2.0 - 1.0).astype(np.float32)
 
 

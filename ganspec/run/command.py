@@ -19,6 +19,7 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--force", action="store_true", help="resume even though the spec changed")
     p.add_argument("--plain", action="store_true", help="plain log lines instead of the live display")
+    _backend_argument(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sample", help="write a grid of samples from a run's generator")
@@ -27,6 +28,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
+    _backend_argument(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("eval", help="evaluate a run's generator (latest checkpoint, or --checkpoint)")
@@ -36,6 +38,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", metavar="NAME", help="a checkpoint folder name, e.g. ckpt-00001000")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
     p.add_argument("--format", choices=("human", "json"), default="human")
+    _backend_argument(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compare", help="runs side by side: scores, spec differences, metric curves")
@@ -43,6 +46,28 @@ def register(sub) -> None:
     p.add_argument("--plot", default="compare.png", help="PNG of metric curves (default compare.png)")
     p.add_argument("--format", choices=("human", "json"), default="human")
     p.set_defaults(func=cmd_compare)
+
+
+def _backend_argument(parser) -> None:
+    parser.add_argument("--backend", choices=("tensorflow", "jax"),
+                        help="Keras backend (default: $KERAS_BACKEND if it names one, else the spec's train.backend)")
+
+
+def _activate_backend(console, spec, flag, notes=None):
+    """Switch Keras to the run's backend; returns (spec with train.backend set to it, None) or
+    (None, exit code) after saying why it cannot. `notes`: where to say which backend (default console)."""
+    from ganspec.backend import BackendError, activate, choose
+
+    name, source = choose(spec.train.backend, flag)
+    try:
+        activate(name)
+    except BackendError as exc:
+        console.print(f"[red]error[/]: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        return None, exitcodes.INVALID
+    if name != spec.train.backend:
+        (notes or console).print(f"backend: {name} (from {source}; the spec says {spec.train.backend})")
+        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"backend": name})})
+    return spec, None
 
 
 def _print_diagnostics(console, diagnostics) -> int:
@@ -95,6 +120,10 @@ def cmd_run(args) -> int:
         console.print("[red]error[/]: give a spec to run, or --resume RUN_DIR")
         return exitcodes.INVALID
 
+    spec, failed = _activate_backend(console, spec, args.backend)
+    if failed is not None:
+        return failed
+
     if run is not None:
         stored = run.resolved_spec()
         edits = diff_specs(stored, spec)
@@ -109,7 +138,7 @@ def cmd_run(args) -> int:
         run = RunDir.create(spec, files, args.out)
         (run.path / "spec_dir").write_text(str(Path(spec_dir).resolve()) + "\n")
 
-    from ganspec.run.trainer import Trainer, summarize  # TensorFlow is imported from here on
+    from ganspec.run.trainer import Trainer, summarize
 
     display = make_display(force_plain=args.plain)
     trainer = Trainer(spec, run, spec_dir, display)
@@ -158,7 +187,9 @@ def cmd_sample(args) -> int:
     run = _open_run(console, args.run_dir)
     if run is None:
         return exitcodes.UNREADABLE
-    spec = run.resolved_spec()
+    spec, failed = _activate_backend(console, run.resolved_spec(), args.backend)
+    if failed is not None:
+        return failed
 
     from ganspec.run.images import image_grid, save_png, scatter
     from ganspec.run.sampling import generate
@@ -176,9 +207,6 @@ def cmd_sample(args) -> int:
 
 def _load_generator(console, run, spec, checkpoint_name, no_ema):
     """(generator with a checkpoint's weights, which weights, iteration), or None after saying why."""
-    from ganspec.run.quiet import import_tensorflow
-
-    import_tensorflow()
     from ganspec.build import build_generator
 
     folder = run.checkpoints / checkpoint_name if checkpoint_name else run.latest_checkpoint()
@@ -215,7 +243,10 @@ def cmd_eval(args) -> int:
     run = _open_run(console, args.run_dir)
     if run is None:
         return exitcodes.UNREADABLE
-    spec = run.resolved_spec()
+    notes = Console(stderr=True, highlight=False) if args.format == "json" else console  # stdout is JSON
+    spec, failed = _activate_backend(console, run.resolved_spec(), args.backend, notes)
+    if failed is not None:
+        return failed
     override = None
     if args.metric:
         override = []
@@ -265,8 +296,15 @@ def cmd_compare(args) -> int:
 
     from ganspec.cli import print_diff
     from ganspec.diff import diff_specs
-    from ganspec.report.compare import IncomparableRuns, check_comparable, evaluations, numeric_keys, \
-        plot_curves, run_labels, settings_of
+    from ganspec.report.compare import (
+        IncomparableRuns,
+        check_comparable,
+        evaluations,
+        numeric_keys,
+        plot_curves,
+        run_labels,
+        settings_of,
+    )
 
     console = Console(highlight=False, soft_wrap=True)
     runs = []

@@ -27,6 +27,8 @@ from ganspec.spec.ir import Spec
 BOOKKEEPING = {
     ("train", "iterations"), ("train", "checkpoint_every"), ("train", "keep_checkpoints"), ("train", "log_every"),
     ("evaluate", "every"), ("description",), ("tags",),
+    # Checkpoints are portable between backends: a run started on one resumes on the other.
+    ("train", "backend"),
 }
 
 

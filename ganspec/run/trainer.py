@@ -61,15 +61,16 @@ class Trainer:
     # ---- setup ---------------------------------------------------------------------------
 
     def prepare(self):
-        from ganspec.run.quiet import import_tensorflow
+        from ganspec import backend
 
-        import_tensorflow()
+        if backend.current() is None:  # called without the CLI: the spec's (or $KERAS_BACKEND's) backend
+            backend.activate(backend.choose(self.spec.train.backend)[0])
         from ganspec.data import load_data
-        from ganspec.train.tf_step import compile_training
 
+        self.backend = backend.current()
         self.dataset = load_data(self.spec, self.spec_dir)
         preflight_metrics(self.spec)
-        self.step = compile_training(self.spec, spec_dir=self.spec_dir)
+        self.step = backend.step_module(self.backend).compile_training(self.spec, spec_dir=self.spec_dir)
         self.models = {"generator": self.step.generator, "critic": self.step.critic}
         if self.step.ema_generator is not None:
             self.models["generator_ema"] = self.step.ema_generator
@@ -90,6 +91,7 @@ class Trainer:
         if latest is None:
             return False
         state = checkpoint.restore(latest, self.models, self.variables)
+        self.step.reload()
         self.iteration = int(state["iteration"])
         self.data_position = int(state["data_position"])
         self.evaluations = state.get("evaluations", [])
@@ -97,15 +99,23 @@ class Trainer:
         return True
 
     def save(self) -> Path:
+        self.step.sync()
         state = {"data_position": self.data_position, "evaluations": self.evaluations,
-                 "backend": "tensorflow", "spec": self.spec.name}
+                 "backend": self.backend, "spec": self.spec.name}
         return checkpoint.save(self.run, self.iteration, self.models, self.variables, state,
                                self.spec.train.keep_checkpoints)
 
     # ---- data ----------------------------------------------------------------------------
 
     def _batches(self):
-        """Yields (real [k, batch, ...], labels [k, batch] or None, k) per iteration, resuming exactly."""
+        """Yields (real [k, batch, ...], labels [k, batch] or None, k) per iteration, resuming exactly:
+        tf.data on TensorFlow, a prefetching NumPy feed of the same batches elsewhere."""
+        if self.backend != "tensorflow":
+            from ganspec.data.prefetch import iteration_batches
+
+            yield from iteration_batches(self.dataset, self.spec.train.batch, self.spec.seed, self.data_position,
+                                         self.iteration, self.step.critic_steps_at)
+            return
         import tensorflow as tf
 
         from ganspec.data.tf_pipeline import stacked_batches
@@ -209,6 +219,7 @@ class Trainer:
         """n generated samples from a fixed latent batch (the EMA generator when there is one)."""
         from ganspec.run.sampling import generate
 
+        self.step.sync()
         generator = self.step.ema_generator or self.step.generator
         return generate(self.spec, generator, n, seed=self.spec.seed + seed_offset)
 
@@ -244,26 +255,20 @@ class Trainer:
 
     def _writer(self):
         if not hasattr(self, "_tb"):
-            import tensorflow as tf
+            from ganspec.run.tensorboard import EventWriter
 
-            self._tb = tf.summary.create_file_writer(str(self.run.path / "tensorboard"))
+            self._tb = EventWriter(self.run.path / "tensorboard")
         return self._tb
 
     def _tensorboard_scalars(self, scalars: dict) -> None:
-        import tensorflow as tf
-
-        with self._writer().as_default(step=self.iteration):
-            for key, value in scalars.items():
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    tf.summary.scalar(key, value)
+        self._writer().scalars(self.iteration, {k: v for k, v in scalars.items()
+                                                if isinstance(v, (int, float)) and math.isfinite(v)})
 
     def _tensorboard_image(self, picture: np.ndarray) -> None:
-        import tensorflow as tf
-
-        with self._writer().as_default(step=self.iteration):
-            tf.summary.image("samples", picture[None].astype(np.float32) / 255.0)
+        self._writer().image(self.iteration, "samples", picture)
 
     def _finish(self) -> None:
+        self.step.sync()
         models = self.run.path / "models"
         for name, model in self.models.items():
             model.save(str(models / f"{name}.keras"))

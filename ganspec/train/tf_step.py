@@ -16,7 +16,7 @@ Two things make the step cheaper than the textbook code without changing what it
 (bench/throughput.py, docs/results/throughput.md): a gradient penalty's input gradient is taken
 so that its own gradient skips the terms that are exactly zero (`critic_input_gradients`), and
 a critic that treats every sample on its own scores the real and the fake batch in one call
-(`TrainStep.joined_critic_calls`).
+(`step_common.joins_critic_calls`).
 """
 
 from __future__ import annotations
@@ -29,16 +29,22 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ganspec.build import build_critic, build_generator, critic_input, pack_samples  # noqa: E402
-from ganspec.build.keras_models import Maxout  # noqa: E402
+from ganspec.build import critic_input, pack_samples  # noqa: E402
 from ganspec.train import constraints as C  # noqa: E402
-from ganspec.train.objectives import critic_targets, objective_losses, plain_targets  # noqa: E402
-from ganspec.train.optimizers import make_optimizers, unrolled_updates  # noqa: E402
-from ganspec.train.priors import sample_latent, sample_labels  # noqa: E402
-from ganspec.train.schedules import critic_steps_at, instance_noise_std  # noqa: E402
+from ganspec.train.objectives import plain_targets  # noqa: E402
+from ganspec.train.optimizers import unrolled_updates  # noqa: E402
+from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
+from ganspec.train.schedules import instance_noise_std  # noqa: E402
+from ganspec.train.step_common import (  # noqa: E402
+    CRITIC_METRICS,
+    GENERATOR_METRICS,
+    StepBase,
+    build_parts,
+    joins_critic_calls,
+    per_sample,
+)
 
-CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_norm")
-GENERATOR_METRICS = ("generator_loss", "generator_grad_norm")
+__all__ = ["TrainStep", "compile_training", "critic_input_gradients", "per_sample"]
 
 
 # A gradient penalty differentiates grad_x D(x) once more. Through ReLU and LeakyReLU that second
@@ -83,64 +89,21 @@ def critic_input_gradients(critic, points, labels=None, pack: int = 1):
     return tf.gradients(outputs, points)[0], outputs
 
 
-# Layers that compute each sample from that sample alone: a critic made only of these may score
-# real and fake samples in one call. Batchnorm (batch statistics) and spectral normalization (one
-# power iteration per call) are not among them.
-PER_SAMPLE_LAYERS = (
-    keras.layers.InputLayer, keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose,
-    keras.layers.LayerNormalization, keras.layers.Dropout, keras.layers.ReLU, keras.layers.LeakyReLU,
-    keras.layers.ELU, keras.layers.Activation, keras.layers.Reshape, keras.layers.Flatten,
-    keras.layers.ZeroPadding2D, keras.layers.Cropping2D, keras.layers.UpSampling2D, keras.layers.MaxPooling2D,
-    keras.layers.AveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling2D,
-    keras.layers.Add, keras.layers.Concatenate, Maxout,
-)
-
-
-def per_sample(model) -> bool:
-    """Whether every layer of `model` treats each sample on its own (see PER_SAMPLE_LAYERS)."""
-    return all(type(layer) in PER_SAMPLE_LAYERS for layer in model.layers)
-
-
-# Joining pays where each call's convolutions are small: +6% a generator iteration for the keras.io
-# WGAN-GP critic at batch 64, nothing measurable at batch 64 for the DCGAN-tutorial critic, 1-3% lost
-# at its batch 256 (docs/results/throughput.md). So only batches up to this size are joined.
-JOIN_MAX_BATCH = 128
-
-
 def global_norm(gradients):
     """sqrt of the sum of squares of all gradient entries."""
     return tf.linalg.global_norm([g for g in gradients if g is not None])
 
 
-class TrainStep(tf.Module):
+class TrainStep(StepBase, tf.Module):
     """A compiled GAN iteration for one spec, its models and optimizers. Call it with real
     batches [critic_steps, batch, ...] (and integer labels [critic_steps, batch] when
     conditional); it returns a dict of scalar metrics."""
 
     def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer):
         super().__init__(name="train_step")
-        self.spec = spec
-        self.generator, self.critic = generator, critic
-        self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
-        self.losses = objective_losses(spec.objective)
-        self.pack = spec.critic.pack
-        rules = [(c, C.constraint_rule(c)) for c in spec.constraints]
-        self.penalties = [(c, r) for c, r in rules if isinstance(r, (C.GradientRule, C.OutputRule))]
-        self.after_updates = [(c, r) for c, r in rules if isinstance(r, C.AfterUpdateRule)]
-        # One critic call on real and fake samples joined: the same values, larger and faster convolutions.
-        self.joined_critic_calls = per_sample(critic)
-        self.seed_generator = keras.random.SeedGenerator(spec.seed)
-        self.seed_state = self.seed_generator.state  # tracked for checkpoints
-        # Keras does not track its layers' RNG states (dropout); checkpoints need them.
-        self.network_state = list(generator.non_trainable_variables + critic.non_trainable_variables)
+        self._set_up(spec, generator, critic, generator_optimizer, critic_optimizer)
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="critic_updates")
-        self.ema_generator = None
-        if spec.ema is not None:
-            self.ema_generator = keras.models.clone_model(generator)
-            self.ema_generator.set_weights(generator.get_weights())
-        generator_optimizer.build(generator.trainable_variables)
-        critic_optimizer.build(critic.trainable_variables)
         self._after_update(first=True)  # the critic starts inside the clipping box
         # autograph off: the loops are explicit, so keras.ops code is traced as written.
         self._compiled = tf.function(self._iteration, jit_compile=spec.train.xla, autograph=False)
@@ -154,9 +117,11 @@ class TrainStep(tf.Module):
             real_labels = tf.convert_to_tensor(real_labels, dtype=tf.int32)
         return self._compiled(real_batches, real_labels)
 
-    def critic_steps_at(self, iteration: int) -> int:
-        """Real batches the given generator iteration takes (the WGAN warm-up schedule)."""
-        return critic_steps_at(self.spec, iteration)
+    def sync(self) -> None:
+        """The Keras variables are the step's state: nothing to write back."""
+
+    def reload(self) -> None:
+        """The Keras variables are the step's state: nothing to read again."""
 
     # ---- the iteration -------------------------------------------------------------------
 
@@ -194,10 +159,11 @@ class TrainStep(tf.Module):
         fake = self.generator(self._generator_inputs(ops.shape(real)[0], labels), training=True)
         real, fake = self._noisy(real, noise_std), self._noisy(fake, noise_std)
         targets = self._targets(ops.shape(real)[0] // self.pack)
+        points = self._penalty_points(real, fake)
         with tf.GradientTape() as tape:
             d_real, d_fake = self._critic_pair(real, fake, labels)
             loss = losses.critic(spec.objective, d_real, d_fake, targets)
-            penalty = self._penalty(real, fake, labels, d_real)
+            penalty = self._penalty(points, real, labels, d_real)
             total = loss + penalty
             scaled = self._scale(self.critic_optimizer, total)
         variables = self.critic.trainable_variables
@@ -244,9 +210,8 @@ class TrainStep(tf.Module):
 
     def _critic_pair(self, real, fake, labels):
         """D(real), D(fake): two calls, or one on both batches joined when the critic is per-sample
-        and the batch small (JOIN_MAX_BATCH)."""
-        batch = real.shape[0]
-        if not self.joined_critic_calls or batch is None or batch > JOIN_MAX_BATCH:
+        and the batch small (`step_common.JOIN_MAX_BATCH`)."""
+        if not joins_critic_calls(self.critic, real.shape[0]):
             return self._critic(real, labels), self._critic(fake, labels)
         real_input, fake_input = critic_input(real, labels, self.pack), critic_input(fake, labels, self.pack)
         scores = ops.cast(self.critic(ops.concatenate([real_input, fake_input], axis=0), training=True), "float32")
@@ -257,28 +222,23 @@ class TrainStep(tf.Module):
         z = sample_latent(self.spec.latent, batch, self.seed_generator)
         return [z, labels] if self.spec.conditional else z
 
-    def _one_hot(self, labels):
-        return ops.one_hot(labels, self.spec.conditional.classes)
-
     def _noisy(self, samples, std):
         """Instance noise (Sonderby et al. 2017): Gaussian noise on every critic input."""
         if self.spec.tricks.instance_noise is None:
             return samples
         return samples + std * keras.random.normal(ops.shape(samples), seed=self.seed_generator)
 
-    def _targets(self, decisions):
-        shape = (decisions, 1)
-        tricks = self.spec.tricks
-        if self.losses.uses_targets and (tricks.label_smoothing or tricks.label_noise or tricks.label_flip):
-            return critic_targets(tricks, shape, shape, self.seed_generator)
-        return plain_targets(shape, shape)
+    def _penalty_points(self, real, fake):
+        """Where each gradient penalty looks, drawn on every critic update (lazy ones too), in order."""
+        return [r.points(c, real, fake, self.seed_generator) if isinstance(r, C.GradientRule) else None
+                for c, r in self.penalties]
 
-    def _penalty(self, real, fake, labels, d_real):
+    def _penalty(self, points, real, labels, d_real):
         """Sum of the gradient and output penalties, each on its lazy schedule."""
         total = tf.constant(0.0)
-        for constraint, rule in self.penalties:
+        for (constraint, rule), at in zip(self.penalties, points):
             term = PENALTY_TERMS[type(rule)]
-            compute = lambda c=constraint, r=rule, term=term: term(self, c, r, real, fake, labels, d_real)  # noqa: E731
+            compute = lambda c=constraint, r=rule, t=term, x=at: t(self, c, r, x, real, labels, d_real)  # noqa: E731
             if constraint.every == 1:
                 total += compute()
             else:
@@ -286,12 +246,11 @@ class TrainStep(tf.Module):
                 total += tf.cond(scale > 0, lambda s=scale, f=compute: s * f(), lambda: tf.constant(0.0))
         return total
 
-    def _gradient_term(self, constraint, rule, real, fake, labels, d_real):
-        points = rule.points(constraint, real, fake, self.seed_generator)
+    def _gradient_term(self, constraint, rule, points, real, labels, d_real):
         gradients, _ = critic_input_gradients(self.critic, points, labels, self.pack)
         return rule.penalty(constraint, C.squared_norms(pack_samples(gradients, self.pack)))
 
-    def _output_term(self, constraint, rule, real, fake, labels, d_real):
+    def _output_term(self, constraint, rule, points, real, labels, d_real):
         # CT-GAN: d_real is the first dropout pass over the real batch; one more pass is the second.
         return rule.penalty(constraint, d_real, self._critic(real, labels))
 
@@ -362,7 +321,4 @@ def make_train_step(spec, generator, critic, generator_optimizer, critic_optimiz
 
 def compile_training(spec, sample=None, spec_dir=None) -> TrainStep:
     """Build both networks and both optimizers from the spec, and the train step over them."""
-    generator = build_generator(spec)
-    critic = build_critic(spec, sample, spec_dir)
-    generator_optimizer, critic_optimizer = make_optimizers(spec)
-    return make_train_step(spec, generator, critic, generator_optimizer, critic_optimizer)
+    return make_train_step(spec, *build_parts(spec, sample, spec_dir))

@@ -21,7 +21,8 @@ from ganspec.build import build_critic  # noqa: E402
 from ganspec.build.keras_models import critic_input  # noqa: E402
 from ganspec.load import load, load_text  # noqa: E402
 from ganspec.run.trainer import Trainer  # noqa: E402
-from ganspec.train.tf_step import compile_training, critic_input_gradients, per_sample  # noqa: E402
+from ganspec.train.step_common import joins_critic_calls, per_sample  # noqa: E402
+from ganspec.train.tf_step import compile_training, critic_input_gradients  # noqa: E402
 from tests.conftest import ROOT, SPECS  # noqa: E402
 
 CRITIC_SPEC = """
@@ -105,7 +106,7 @@ def test_penalty_gradient_skips_the_zero_terms(activation):
 
 def test_per_sample_critics_score_real_and_fake_in_one_call():
     step = compile_training(load_text(CRITIC_SPEC % CRITICS["relu"]).spec, sample=(2,))
-    assert step.joined_critic_calls
+    assert joins_critic_calls(step.critic, 8)
     rng = np.random.default_rng(1)
     real, fake = (tf.constant(rng.normal(size=(8, 2)).astype("float32")) for _ in range(2))
     d_real, d_fake = step._critic_pair(real, fake, None)

@@ -1,0 +1,371 @@
+"""The JAX training step: one whole GAN iteration as one `jax.jit`-compiled pure function.
+
+The same iteration as `ganspec.train.tf_step` (see `step_common` for the shared interface):
+`critic_steps` critic updates, each on its own real batch (a `lax.scan` over the stacked
+[critic_steps, batch, ...] input), then `spec.steps.generator` generator updates, then the EMA.
+The models run through `stateless_call`, gradients come from `jax.value_and_grad` and the
+optimizers' `stateless_apply`; the penalties' input gradients from `jax.grad`. Losses, penalties,
+priors and schedules are the shared `keras.ops` functions; only this module is JAX-specific.
+
+State: the step keeps every value the iteration reads and writes (weights, optimizer slots,
+layer states, the EMA, its RNG state and counters) as a tuple of arrays between calls, the way
+Keras's own JAX trainer does, and writes them into the Keras variables on `sync()` (before a
+checkpoint, sampling or evaluation); `reload()` reads them back after a checkpoint was restored.
+Randomness: the step's `keras.random.SeedGenerator(spec.seed)` runs inside a `StatelessScope`, so
+its state is a value threaded through the compiled function.
+"""
+
+from __future__ import annotations
+
+import os
+
+if os.environ.get("KERAS_BACKEND", "jax") != "jax":  # pragma: no cover - guarded by ganspec.backend
+    raise ImportError("ganspec.train.jax_step needs KERAS_BACKEND=jax before Keras is imported")
+os.environ["KERAS_BACKEND"] = "jax"
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+from ganspec.build import critic_input, pack_samples  # noqa: E402
+from ganspec.train import constraints as C  # noqa: E402
+from ganspec.train.objectives import plain_targets  # noqa: E402
+from ganspec.train.optimizers import unrolled_updates  # noqa: E402
+from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
+from ganspec.train.schedules import instance_noise_std  # noqa: E402
+from ganspec.train.step_common import (  # noqa: E402
+    CRITIC_METRICS,
+    GENERATOR_METRICS,
+    StepBase,
+    build_parts,
+    joins_critic_calls,
+)
+
+if keras.backend.backend() != "jax":  # pragma: no cover - Keras was imported before with another backend
+    raise ImportError(f"ganspec.train.jax_step needs the JAX backend; Keras runs on {keras.backend.backend()}")
+
+# The state tuple's fields, in order.
+FIELDS = ("g_train", "g_other", "c_train", "c_other", "g_opt", "c_opt", "ema", "seed", "iteration",
+          "critic_updates")
+
+
+def global_norm(gradients):
+    """sqrt of the sum of squares of all gradient entries."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in gradients))
+
+
+class JaxTrainStep(StepBase):
+    """A compiled GAN iteration for one spec on JAX, with the same interface as the TensorFlow step."""
+
+    def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer):
+        self._set_up(spec, generator, critic, generator_optimizer, critic_optimizer)
+        self.iteration = keras.Variable(0, dtype="int32", trainable=False, name="iteration")  # int64 needs x64
+        self.critic_updates = keras.Variable(0, dtype="int32", trainable=False, name="critic_updates")
+        for constraint, rule in self.after_updates:  # the critic starts inside the clipping box
+            for variable in critic.trainable_variables:
+                variable.assign(rule.new_value(constraint, variable.value))
+        # Where each generator weight sits among (trainable + other) variables, for the EMA.
+        generator_variables = [id(v) for v in generator.trainable_variables + generator.non_trainable_variables]
+        self._ema_sources = [generator_variables.index(id(v)) for v in generator.weights]
+        self._fake_shape = tuple(generator.output_shape[1:])
+        self._state = None
+        # The state is donated: XLA updates it in place (the arrays of the previous iteration die).
+        self._compiled = jax.jit(self._iteration, donate_argnums=(0,))
+
+    # ---- the state tuple and the Keras variables ---------------------------------------------
+
+    def _variables(self):
+        g, c = self.generator, self.critic
+        return (g.trainable_variables, g.non_trainable_variables, c.trainable_variables,
+                c.non_trainable_variables, self.generator_optimizer.variables, self.critic_optimizer.variables,
+                self.ema_generator.weights if self.ema_generator is not None else [],
+                [self.seed_state], [self.iteration], [self.critic_updates])
+
+    def reload(self) -> None:
+        """Read the state from the Keras variables again (after a checkpoint was restored into them)."""
+        self._state = None
+
+    def _current(self):
+        if self._state is None:
+            # Copies: the compiled step donates its input, and the Keras variables must stay valid.
+            self._state = tuple(tuple(jnp.array(v.value) for v in group) for group in self._variables())
+        return self._state
+
+    def sync(self) -> None:
+        """Write the state into the Keras variables (before saving, sampling or evaluating)."""
+        if self._state is None:
+            return
+        for group, values in zip(self._variables(), self._state):
+            for variable, value in zip(group, values):
+                variable.assign(jnp.array(value))  # a copy: the next iteration donates the state
+
+    # ---- public ------------------------------------------------------------------------------
+
+    def __call__(self, real_batches, real_labels=None) -> dict:
+        """Run one iteration; returns {metric name: scalar array}."""
+        real_batches = jnp.asarray(real_batches, dtype=jnp.float32)
+        if real_labels is not None:
+            real_labels = jnp.asarray(real_labels, dtype=jnp.int32)
+        self._state, metrics = self._compiled(self._current(), real_batches, real_labels)
+        return metrics
+
+    # ---- the iteration -----------------------------------------------------------------------
+
+    def _iteration(self, state, real_batches, real_labels):
+        spec = self.spec
+        s = dict(zip(FIELDS, state))
+        iteration = s["iteration"][0]
+        batch = real_batches.shape[1]
+        noise_std = instance_noise_std(spec, iteration)
+        names = CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+
+        def critic_update(carry, inputs):
+            real, labels = inputs
+            labels = self._one_hot(labels) if labels is not None else None
+            carry, metrics = self._critic_update(carry, s["g_train"], real, labels, noise_std)
+            return carry, {name: metrics[name] for name in names}
+
+        carry = (s["c_train"], s["c_other"], s["c_opt"], s["g_other"], s["seed"][0], s["critic_updates"][0])
+        carry, per_step = jax.lax.scan(critic_update, carry, (real_batches, real_labels))
+        c_train, c_other, c_opt, g_other, seed, critic_updates = carry
+        results = {name: jnp.mean(values) for name, values in per_step.items()}
+
+        last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
+        g_train, g_opt = s["g_train"], s["g_opt"]
+        totals = {name: jnp.float32(0.0) for name in GENERATOR_METRICS}
+        for _ in range(spec.steps.generator):
+            (g_train, g_other, g_opt, c_other, seed), metrics = self._generator_update(
+                (g_train, g_other, g_opt, c_other, seed), c_train, real_batches[-1], last_labels, batch,
+                noise_std, c_opt)
+            totals = {name: totals[name] + metrics[name] for name in GENERATOR_METRICS}
+        results.update({name: value / spec.steps.generator for name, value in totals.items()})
+
+        ema = s["ema"]
+        if self.ema_generator is not None:
+            ema = self._update_ema(ema, g_train + g_other, iteration)
+        if spec.tricks.instance_noise is not None:
+            results["instance_noise_std"] = jnp.asarray(noise_std, jnp.float32)
+        new_state = (g_train, g_other, c_train, c_other, g_opt, c_opt, ema, (seed,), (iteration + 1,),
+                     (critic_updates,))
+        return new_state, results
+
+    def _critic_update(self, carry, g_train, real, labels, noise_std):
+        spec, losses = self.spec, self.losses
+        c_train, c_other, c_opt, g_other, seed, critic_updates = carry
+        with self._random(seed) as scope:
+            fake, g_other = self._generate(g_train, g_other, ops.shape(real)[0], labels)
+            real, fake = self._noisy(real, noise_std), self._noisy(fake, noise_std)
+            targets = self._targets(ops.shape(real)[0] // self.pack)
+            points = [r.points(c, real, fake, self.seed_generator) if isinstance(r, C.GradientRule) else None
+                      for c, r in self.penalties]
+            seed = scope.get_current_value(self.seed_state)
+
+        def objective(weights):
+            (d_real, d_fake), other = self._critic_pair(weights, c_other, real, fake, labels)
+            loss = losses.critic(spec.objective, d_real, d_fake, targets)
+            penalty, other = self._penalty(weights, other, points, real, labels, d_real, critic_updates)
+            total = loss + penalty
+            return self._scale(self.critic_optimizer, c_opt, total), (loss, penalty, d_real, d_fake, other)
+
+        (_, (loss, penalty, d_real, d_fake, c_other)), gradients = jax.value_and_grad(
+            objective, has_aux=True)(c_train)
+        new_train, c_opt = self.critic_optimizer.stateless_apply(c_opt, gradients, c_train)
+        c_train = tuple(self._after_update(c_train, new_train, critic_updates))
+        metrics = {
+            "critic_loss": loss,
+            "penalty": jnp.asarray(penalty, jnp.float32),
+            "d_real": ops.mean(d_real),
+            "d_fake": ops.mean(d_fake),
+            "critic_grad_norm": global_norm(gradients) / self._loss_scale(self.critic_optimizer, c_opt),
+        }
+        if losses.estimate:
+            name, estimate = losses.estimate
+            metrics[name] = estimate(loss, d_real, d_fake)
+        return (c_train, tuple(c_other), tuple(c_opt), tuple(g_other), seed, critic_updates + 1), metrics
+
+    def _generator_update(self, carry, c_train, real, labels, batch, noise_std, c_opt):
+        spec, losses = self.spec, self.losses
+        g_train, g_other, g_opt, c_other, seed = carry
+        with self._random(seed) as scope:
+            if spec.conditional:
+                labels = sample_labels(spec.conditional.classes, batch, self.seed_generator)
+            real = self._noisy(real, noise_std)
+            z = sample_latent(spec.latent, batch, self.seed_generator)
+            fake_noise = self._noise((batch,) + self._fake_shape, noise_std)
+            seed = scope.get_current_value(self.seed_state)
+
+        def objective(weights):
+            inputs = [z, labels] if spec.conditional else z
+            fake, other = self.generator.stateless_call(weights, g_other, inputs, training=True)
+            fake = fake + fake_noise if fake_noise is not None else fake
+            if spec.tricks.unrolled:
+                critic, c_state = self._unrolled_critic(c_train, c_other, c_opt, real, fake, labels), c_other
+            else:
+                critic, c_state = self._critic_call(c_train), c_other
+            d_fake, c_state = critic(fake, labels, c_state)
+            d_real = None
+            if losses.generator_reads_real:
+                d_real, c_state = critic(real, labels, c_state)
+            loss = losses.generator(spec.objective, d_real, d_fake)
+            return self._scale(self.generator_optimizer, g_opt, loss), (loss, other, c_state)
+
+        (_, (loss, g_other, c_other)), gradients = jax.value_and_grad(objective, has_aux=True)(g_train)
+        g_train, g_opt = self.generator_optimizer.stateless_apply(g_opt, gradients, g_train)
+        metrics = {
+            "generator_loss": loss,
+            "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer, g_opt),
+        }
+        return (tuple(g_train), tuple(g_other), tuple(g_opt), tuple(c_other), seed), metrics
+
+    # ---- pieces ------------------------------------------------------------------------------
+
+    def _random(self, seed):
+        """A scope in which the step's SeedGenerator reads and advances the traced `seed` value."""
+        return keras.StatelessScope(state_mapping=[(self.seed_state, seed)])
+
+    def _generate(self, g_train, g_other, batch, labels):
+        z = sample_latent(self.spec.latent, batch, self.seed_generator)
+        inputs = [z, labels] if self.spec.conditional else z
+        fake, g_other = self.generator.stateless_call(g_train, g_other, inputs, training=True)
+        return fake, g_other
+
+    def _critic_call(self, c_train):
+        """D(samples) with given weights, threading the critic's layer state (spectral-norm vectors)."""
+        def call(samples, labels, c_other):
+            out, c_other = self.critic.stateless_call(c_train, c_other, critic_input(samples, labels, self.pack),
+                                                      training=True)
+            return ops.cast(out, "float32"), c_other
+        return call
+
+    def _critic_pair(self, c_train, c_other, real, fake, labels):
+        call = self._critic_call(c_train)
+        if not joins_critic_calls(self.critic, real.shape[0]):
+            d_real, c_other = call(real, labels, c_other)
+            d_fake, c_other = call(fake, labels, c_other)
+            return (d_real, d_fake), c_other
+        real_input, fake_input = critic_input(real, labels, self.pack), critic_input(fake, labels, self.pack)
+        scores, c_other = self.critic.stateless_call(c_train, c_other, ops.concatenate([real_input, fake_input]),
+                                                     training=True)
+        scores = ops.cast(scores, "float32")
+        count = real_input.shape[0]
+        return (scores[:count], scores[count:]), c_other
+
+    def _noise(self, shape, std):
+        if self.spec.tricks.instance_noise is None:
+            return None
+        return std * keras.random.normal(shape, seed=self.seed_generator)
+
+    def _noisy(self, samples, std):
+        """Instance noise (Sonderby et al. 2017): Gaussian noise on every critic input."""
+        noise = self._noise(ops.shape(samples), std)
+        return samples if noise is None else samples + noise
+
+    def _penalty(self, c_train, c_other, points, real, labels, d_real, critic_updates):
+        """Sum of the gradient and output penalties, each on its lazy schedule; threads the layer state."""
+        total = jnp.float32(0.0)
+        for (constraint, rule), at in zip(self.penalties, points):
+            def compute(other, c=constraint, r=rule, x=at):
+                if isinstance(r, C.GradientRule):
+                    return self._gradient_term(c_train, other, c, r, x, labels)
+                second, other = self._critic_call(c_train)(real, labels, other)
+                # CT-GAN: d_real is the first dropout pass over the real batch; this is the second.
+                return r.penalty(c, d_real, second), other
+            if constraint.every == 1:
+                term, c_other = compute(c_other)
+            else:
+                scale = C.lazy_scale(constraint, critic_updates)
+                term, c_other = jax.lax.cond(
+                    scale > 0, lambda other, s=scale, f=compute: _scaled(s, f(other)),
+                    lambda other: (jnp.float32(0.0), other), c_other)
+            total = total + term
+        return total, c_other
+
+    def _gradient_term(self, c_train, c_other, constraint, rule, points, labels):
+        def outputs(x):
+            out, other = self.critic.stateless_call(c_train, c_other, critic_input(x, labels, self.pack),
+                                                    training=True)
+            return jnp.sum(out.astype(jnp.float32)), other
+        gradients, c_other = jax.grad(outputs, has_aux=True)(points)
+        penalty = rule.penalty(constraint, C.squared_norms(pack_samples(gradients, self.pack)))
+        return jnp.asarray(penalty, jnp.float32), tuple(c_other)
+
+    def _after_update(self, old, new, critic_updates):
+        if not self.after_updates:
+            return new
+        for constraint, rule in self.after_updates:
+            apply = C.lazy_scale(constraint, critic_updates)
+            clipped = [rule.new_value(constraint, w) for w in new]
+            new = clipped if constraint.every == 1 else [jnp.where(apply > 0, c, w) for c, w in zip(clipped, new)]
+        return new
+
+    def _unrolled_critic(self, c_train, c_other, c_opt, real, fake, labels):
+        """Metz et al. 2017: the critic after `tricks.unrolled` updates of its own optimizer's rule (fresh
+        optimizer state, objective loss only); the generator's gradient flows through the updates (eq. 5-6)."""
+        spec, critic = self.spec, self.critic
+        state = [jax.lax.stop_gradient(v) for v in c_other]
+        targets = plain_targets((real.shape[0] // self.pack, 1), (fake.shape[0] // self.pack, 1))
+
+        def unrolled(weights):
+            def call(samples, labels_, c_state=None):
+                inputs = critic_input(samples, labels_, self.pack)
+                out = ops.cast(critic.stateless_call(weights, state, inputs, training=True)[0], "float32")
+                return out if c_state is None else (out, c_state)
+            return call
+
+        def gradients(weights):
+            def loss(w):
+                call = unrolled(w)
+                return self.losses.critic(spec.objective, call(real, labels), call(fake, labels), targets)
+            return jax.grad(loss)(list(weights))
+
+        with keras.StatelessScope(state_mapping=list(zip(self.critic_optimizer.variables, c_opt))):
+            learning_rate = ops.cast(self.critic_optimizer.learning_rate, "float32")
+        weights = unrolled_updates(spec.optimizer.critic, learning_rate, list(c_train), gradients, spec.tricks.unrolled)
+        return unrolled(weights)
+
+    def _update_ema(self, ema, generator_values, iteration):
+        """Yazici et al. 2019: theta_ema <- decay * theta_ema + (1 - decay) * theta (a copy before `start`)."""
+        spec_ema = self.spec.ema
+        decay = jnp.where(iteration >= spec_ema.start, spec_ema.decay, 0.0)
+        out = []
+        for average, source in zip(ema, self._ema_sources):
+            weight = generator_values[source]
+            d = decay.astype(average.dtype)
+            out.append(d * average + (1.0 - d) * weight.astype(average.dtype))
+        return tuple(out)
+
+    @staticmethod
+    def _scale(optimizer, values, loss):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return loss * _variable_value(optimizer, values, optimizer.dynamic_scale)
+        return loss
+
+    @staticmethod
+    def _loss_scale(optimizer, values):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return _variable_value(optimizer, values, optimizer.dynamic_scale).astype(jnp.float32)
+        return 1.0
+
+
+def _scaled(scale, term_and_state):
+    term, state = term_and_state
+    return jnp.asarray(scale * term, jnp.float32), state
+
+
+def _variable_value(optimizer, values, variable):
+    """The value of one of an optimizer's variables in a tuple of its variables' values."""
+    for v, value in zip(optimizer.variables, values):
+        if v is variable:
+            return value
+    raise KeyError(variable.path)
+
+
+def make_train_step(spec, generator, critic, generator_optimizer, critic_optimizer) -> JaxTrainStep:
+    """The compiled iteration for a spec and its built models and optimizers."""
+    return JaxTrainStep(spec, generator, critic, generator_optimizer, critic_optimizer)
+
+
+def compile_training(spec, sample=None, spec_dir=None) -> JaxTrainStep:
+    """Build both networks and both optimizers from the spec, and the train step over them."""
+    return make_train_step(spec, *build_parts(spec, sample, spec_dir))

@@ -1,0 +1,113 @@
+"""What the backends' training steps share: metric names, which critics may score real and fake
+samples in one call, and building the models and optimizers of a spec.
+
+A step module (`tf_step`, `jax_step`) exposes `compile_training(spec, sample=None, spec_dir=None)`
+returning a step object with the same interface:
+
+- `step(real [k, B, ...], labels [k, B] or None) -> {metric: scalar}`: one generator iteration
+  (k critic updates, each on its own real batch, then the generator updates, then the EMA);
+- `generator`, `critic`, `ema_generator` (or None), `generator_optimizer`, `critic_optimizer`;
+- `seed_state`, `iteration`, `critic_updates`, `network_state`: the Keras variables a checkpoint
+  needs beyond the models' weights and the optimizers' variables;
+- `critic_steps_at(iteration)`; `sync()` writes any state the step keeps outside the Keras
+  variables back into them (before saving, sampling or evaluating); `reload()` reads the variables
+  again (after a checkpoint was restored into them).
+
+Random draws happen in the same order on both backends (z, instance noise on the real and the fake
+batch, label targets, the penalty points of each penalty in order), each from the step's
+`keras.random.SeedGenerator(spec.seed)`.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from ganspec.build import build_critic, build_generator
+from ganspec.build.keras_models import Maxout
+from ganspec.train import constraints as C
+from ganspec.train.objectives import critic_targets, objective_losses, plain_targets
+from ganspec.train.optimizers import make_optimizers
+from ganspec.train.schedules import critic_steps_at
+
+CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_norm")
+GENERATOR_METRICS = ("generator_loss", "generator_grad_norm")
+
+# Layers that compute each sample from that sample alone: a critic made only of these may score
+# real and fake samples in one call. Batchnorm (batch statistics) and spectral normalization (one
+# power iteration per call) are not among them.
+PER_SAMPLE_LAYERS = (
+    keras.layers.InputLayer, keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose,
+    keras.layers.LayerNormalization, keras.layers.Dropout, keras.layers.ReLU, keras.layers.LeakyReLU,
+    keras.layers.ELU, keras.layers.Activation, keras.layers.Reshape, keras.layers.Flatten,
+    keras.layers.ZeroPadding2D, keras.layers.Cropping2D, keras.layers.UpSampling2D, keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.GlobalAveragePooling2D,
+    keras.layers.Add, keras.layers.Concatenate, Maxout,
+)
+
+# Joining pays where each call's convolutions are small: +6% a generator iteration for the keras.io
+# WGAN-GP critic at batch 64, nothing measurable at batch 64 for the DCGAN-tutorial critic, 1-3% lost
+# at its batch 256 (docs/results/throughput.md). So only batches up to this size are joined.
+JOIN_MAX_BATCH = 128
+
+
+def per_sample(model) -> bool:
+    """Whether every layer of `model` treats each sample on its own (see PER_SAMPLE_LAYERS)."""
+    return all(type(layer) in PER_SAMPLE_LAYERS for layer in model.layers)
+
+
+def joins_critic_calls(critic, batch) -> bool:
+    """Whether D(real) and D(fake) are computed in one call for this critic and batch size."""
+    return per_sample(critic) and batch is not None and batch <= JOIN_MAX_BATCH
+
+
+def build_parts(spec, sample=None, spec_dir=None):
+    """(generator, critic, generator optimizer, critic optimizer) for a spec."""
+    generator = build_generator(spec)
+    critic = build_critic(spec, sample, spec_dir)
+    generator_optimizer, critic_optimizer = make_optimizers(spec)
+    return generator, critic, generator_optimizer, critic_optimizer
+
+
+def make_ema_generator(spec, generator):
+    """A copy of the generator for the EMA of its weights (Yazici et al. 2019), or None."""
+    if spec.ema is None:
+        return None
+    ema = keras.models.clone_model(generator)
+    ema.set_weights(generator.get_weights())
+    return ema
+
+
+class StepBase:
+    """What both backends' steps set up and compute alike (the counters are backend variables)."""
+
+    def _set_up(self, spec, generator, critic, generator_optimizer, critic_optimizer) -> None:
+        self.spec = spec
+        self.generator, self.critic = generator, critic
+        self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
+        self.losses = objective_losses(spec.objective)
+        self.pack = spec.critic.pack
+        rules = [(c, C.constraint_rule(c)) for c in spec.constraints]
+        self.penalties = [(c, r) for c, r in rules if isinstance(r, (C.GradientRule, C.OutputRule))]
+        self.after_updates = [(c, r) for c, r in rules if isinstance(r, C.AfterUpdateRule)]
+        self.seed_generator = keras.random.SeedGenerator(spec.seed)
+        self.seed_state = self.seed_generator.state  # saved in checkpoints
+        # Keras leaves its layers' RNG states (dropout) out of saved weights; checkpoints need them.
+        self.network_state = list(generator.non_trainable_variables + critic.non_trainable_variables)
+        self.ema_generator = make_ema_generator(spec, generator)
+        generator_optimizer.build(generator.trainable_variables)
+        critic_optimizer.build(critic.trainable_variables)
+
+    def critic_steps_at(self, iteration: int) -> int:
+        """Real batches the given generator iteration takes (the WGAN warm-up schedule)."""
+        return critic_steps_at(self.spec, iteration)
+
+    def _one_hot(self, labels):
+        return keras.ops.one_hot(labels, self.spec.conditional.classes)
+
+    def _targets(self, decisions):
+        """How real each critic decision's sample is (1 / 0, or after the label tricks)."""
+        shape = (decisions, 1)
+        tricks = self.spec.tricks
+        if self.losses.uses_targets and (tricks.label_smoothing or tricks.label_noise or tricks.label_flip):
+            return critic_targets(tricks, shape, shape, self.seed_generator)
+        return plain_targets(shape, shape)
