@@ -23,16 +23,55 @@ def label_batch(spec: Spec, n: int) -> np.ndarray | None:
     return np.arange(n) % spec.conditional.classes
 
 
+def generator_inputs(spec: Spec, z: np.ndarray, labels: np.ndarray | None):
+    if labels is None:
+        return z
+    return [z, np.eye(spec.conditional.classes, dtype=np.float32)[labels]]
+
+
+def batchnorm_layers(model) -> list:
+    """Every BatchNormalization layer of a model, nested ones included."""
+    import keras
+
+    found = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        found += batchnorm_layers(layer)
+    return found
+
+
+def with_standing_stats(spec: Spec, generator, batches: int, seed: int = 0):
+    """A copy of the generator whose batch-norm statistics are standing statistics (Brock et al. 2019,
+    BigGAN, app. C): the mean of the batch means and variances of `batches` fresh batches of z of
+    the training batch size. The generator itself is not changed. Without batchnorm: the generator."""
+    import keras
+
+    if batches == 0 or not batchnorm_layers(generator):
+        return generator
+    copy = keras.models.clone_model(generator)
+    copy.set_weights(generator.get_weights())
+    layers = batchnorm_layers(copy)
+    for layer in layers:
+        layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, np.float32))
+        layer.moving_variance.assign(np.zeros(layer.moving_variance.shape, np.float32))
+    size = spec.train.batch
+    for k in range(batches):
+        for layer in layers:  # moving <- m moving + (1 - m) batch, m = k / (k + 1): the running mean
+            layer.momentum = k / (k + 1)
+        z = latent_batch(spec, size, seed=(spec.seed + 1) * 100_003 + k)
+        labels = np.random.default_rng(k).integers(0, spec.conditional.classes, size) if spec.conditional else None
+        copy(generator_inputs(spec, z, labels), training=True)
+    return copy
+
+
 def generate(spec: Spec, generator, n: int, seed: int, chunk: int = 1000) -> np.ndarray:
+    """n samples from a fixed latent batch, with the spec's batch-norm statistics (evaluate.standing_stats)."""
+    generator = with_standing_stats(spec, generator, spec.evaluate.standing_stats)
     z = latent_batch(spec, n, seed)
     labels = label_batch(spec, n)
     out = []
     for start in range(0, n, chunk):
-        zb = z[start:start + chunk]
-        if labels is not None:
-            onehot = np.eye(spec.conditional.classes, dtype=np.float32)[labels[start:start + chunk]]
-            x = generator([zb, onehot], training=False)
-        else:
-            x = generator(zb, training=False)
-        out.append(np.asarray(x))
+        part = labels[start:start + chunk] if labels is not None else None
+        out.append(np.asarray(generator(generator_inputs(spec, z[start:start + chunk], part), training=False)))
     return np.concatenate(out)

@@ -108,6 +108,11 @@ class Train(Node):
 class Evaluate(Node):
     every: Pos = 1000
     metrics: tuple[METRICS.annotation(), ...] = ()
+    # Batch-norm statistics of the generator when sampling: 0 = its moving averages (Keras
+    # inference mode); N = "standing statistics" (Brock et al. 2019, BigGAN, sec. 4.2 / app. C),
+    # the mean of the batch statistics of N fresh batches of z, computed on a copy before every
+    # evaluation — the moving averages lag a generator that changes fast early in training.
+    standing_stats: int = Field(0, ge=0)
     # Held-out real data the metrics compare with (BENCHMARKS.md: MNIST train5k); the
     # training data when none. Preprocessed like `data` (scale, resize).
     reference: Optional[SOURCES.annotation()] = None

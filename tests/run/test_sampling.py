@@ -1,0 +1,66 @@
+"""Sampling with standing batch-norm statistics (Brock et al. 2019): the mean of fresh batch statistics."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from ganspec.build import build_generator  # noqa: E402
+from ganspec.load import load_text  # noqa: E402
+from ganspec.run.sampling import batchnorm_layers, generate, latent_batch, with_standing_stats  # noqa: E402
+
+SPEC = """
+experiment bn {
+  seed 1
+  data { source ring(8, 1.0, 0.05) }
+  latent normal(4)
+  generator { dense(16) batchnorm relu dense(2) }
+  critic { dense(16) relu dense(1) }
+  objective non_saturating
+  train.batch 256
+  evaluate.standing_stats %d
+}
+"""
+
+
+def shifted_generator(standing: int):
+    spec = load_text(SPEC % standing).spec
+    generator = build_generator(spec)
+    dense = generator.layers[1]
+    kernel, bias = dense.get_weights()
+    dense.set_weights([3.0 * kernel, bias + 5.0])  # pre-norm activations: mean 5, std ~3 per unit
+    return spec, generator
+
+
+def test_standing_statistics_are_the_mean_of_batch_statistics():
+    spec, generator = shifted_generator(40)
+    standing = with_standing_stats(spec, generator, 40)
+    assert standing is not generator
+    (layer,) = batchnorm_layers(standing)
+    dense = standing.layers[1]
+    z = latent_batch(spec, 20_000, seed=9)
+    pre = np.asarray(dense(z))
+    np.testing.assert_allclose(np.asarray(layer.moving_mean), pre.mean(axis=0), rtol=0.02, atol=0.02)
+    np.testing.assert_allclose(np.asarray(layer.moving_variance), pre.var(axis=0), rtol=0.1)
+    # The generator itself keeps its own statistics (Keras starts them at 0 and 1).
+    (own,) = batchnorm_layers(generator)
+    np.testing.assert_array_equal(np.asarray(own.moving_mean), 0.0)
+    # Inference with standing statistics ~ what the generator computes on a large batch in training.
+    trained_mode = np.asarray(generator(z, training=True))
+    standing_mode = np.asarray(standing(z, training=False))
+    moving_mode = np.asarray(generator(z, training=False))
+    assert np.abs(standing_mode - trained_mode).mean() < 0.05 * np.abs(moving_mode - trained_mode).mean()
+
+
+def test_generate_uses_the_spec_setting():
+    spec, generator = shifted_generator(0)
+    assert with_standing_stats(spec, generator, 0) is generator
+    moving = generate(spec, generator, 500, seed=3)
+    spec_standing = spec.model_copy(update={"evaluate": spec.evaluate.model_copy(update={"standing_stats": 20})})
+    standing = generate(spec_standing, generator, 500, seed=3)
+    assert moving.shape == standing.shape == (500, 2)
+    assert np.abs(moving - standing).mean() > 0.1
+    np.testing.assert_array_equal(generate(spec_standing, generator, 500, seed=3), standing)  # deterministic
