@@ -36,7 +36,8 @@ def run_spec(name: str, iterations: int | None, samples: int, out: Path) -> dict
     from ganspec.run.trainer import Trainer
 
     spec_path = ROOT / "specs" / f"{name}.gan"
-    overrides = [("evaluate.metrics", METRICS.format(n=samples)), ("train.log_every", "25")]
+    overrides = [("evaluate.metrics", METRICS.format(n=samples)), ("train.log_every", "25"),
+                 ("train.backend", os.environ.get("KERAS_BACKEND", "tensorflow"))]
     if iterations:
         overrides += [("train.iterations", str(iterations)), ("evaluate.every", str(iterations)),
                       ("train.checkpoint_every", str(iterations))]
@@ -53,10 +54,34 @@ def run_spec(name: str, iterations: int | None, samples: int, out: Path) -> dict
     results = trainer.evaluations[-1]
     untrained = {f"untrained_{k}": trainer.evaluations[0][k] for k in ("fid", "inception_score")}
     grid = image_grid(trainer.sample(64, seed_offset=1), tuple(spec.data.scale))
-    save_png(grid, out / f"mnist_{name}_samples.png")
-    return {"spec": name, "iterations": spec.train.iterations, "batch": spec.train.batch,
+    grid_name = f"mnist_{name}_samples{'_' + trainer.backend if trainer.backend != 'tensorflow' else ''}.png"
+    save_png(grid, out / grid_name)
+    return {"spec": name, "backend": trainer.backend, "device": device_name(), "iterations": spec.train.iterations, "batch": spec.train.batch,
             "critic_steps": spec.steps.critic, "train_seconds": round(seconds, 1), "exit_code": outcome.code,
-            "run_dir": str(run.path), **untrained, **results}
+            "run_dir": str(run.path), "grid": grid_name, **untrained, **results}
+
+
+def device_name() -> str:
+    """The accelerator the run used, or the CPU's name."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "cpu":
+            return device.device_kind
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "cpu"
 
 
 def markdown(rows: list[dict], command: str) -> str:
@@ -64,12 +89,13 @@ def markdown(rows: list[dict], command: str) -> str:
              "Trained on t10k (10,000 images), scored against train5k (5,000 held-out images) with the shipped "
              "MNIST classifier (ganspec/metrics/weights/mnist_classifier.json: 99.08% held-out accuracy). "
              "Real data scores IS 9.79 (train5k) with this classifier.", "",
-             "| spec | iterations (batch, critic steps) | train s | IS | FD (floor / noise) | KID (floor / noise) "
-             "| precision | recall | untrained IS / FD |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| spec | backend, device | iterations (batch, critic steps) | train s | IS | FD (floor / noise) "
+             "| KID (floor / noise) | precision | recall | untrained IS / FD |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(
-            f"| {r['spec']} | {r['iterations']} ({r['batch']}, {r['critic_steps']}) | {r['train_seconds']:.0f} | "
+            f"| {r['spec']} | {r.get('backend', 'tensorflow')}, {r.get('device', 'cpu')} | "
+            f"{r['iterations']} ({r['batch']}, {r['critic_steps']}) | {r['train_seconds']:.0f} | "
             f"{r['inception_score']:.2f} ± {r['inception_score_std']:.2f} | "
             f"{r['fid']:.1f} ({r['fid_real_floor']:.2f} / {r['fid_noise']:.0f}) | "
             f"{r['kid']:.2f} ({r['kid_real_floor']:.2f} / {r['kid_noise']:.1f}) | "
@@ -77,10 +103,11 @@ def markdown(rows: list[dict], command: str) -> str:
             f"{r['untrained_inception_score']:.2f} / {r['untrained_fid']:.0f} |")
     lines += ["", "Iterations below a spec's own `train.iterations` mean a shortened CPU run: the scores then "
               "measure an early generator, not the method. The paper-length GPU run is part of the JAX/GPU "
-              "work. Samples and scores come from the generator in inference mode (batch-norm moving "
-              "statistics).", ""]
+              "work. Samples and scores come from the generator in inference mode, with the batch-norm "
+              "statistics the spec's `evaluate.standing_stats` says (standing statistics of 20 batches in the "
+              "shipped MNIST specs).", ""]
     lines += ["", "Sample grids (fixed latent batch, final generator):", ""]
-    lines += [f"![{r['spec']}](mnist_{r['spec']}_samples.png)" for r in rows]
+    lines += [f"![{r['spec']}]({r.get('grid', 'mnist_' + r['spec'] + '_samples.png')})" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -91,7 +118,11 @@ def main() -> None:
                         help="shorten training (CPU): N for every spec, or per spec: dcgan=400,wgan_gp=200")
     parser.add_argument("--samples", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
+    parser.add_argument("--name", default="mnist_quality",
+                        help="results file stem (e.g. mnist_quality_gpu for the full-length GPU run)")
     args = parser.parse_args()
+    os.environ["KERAS_BACKEND"] = args.backend
     per_spec = {}
     if args.iterations:
         for part in args.iterations.split(","):
@@ -100,8 +131,8 @@ def main() -> None:
     rows = [run_spec(name, per_spec.get(name, per_spec.get("*")), args.samples, args.out)
             for name in args.specs.split(",")]
     command = "python bench/mnist_quality.py " + " ".join(sys.argv[1:])
-    (args.out / "mnist_quality.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (args.out / "mnist_quality.md").write_text(markdown(rows, command.strip()))
+    (args.out / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(rows, command.strip()))
     print(markdown(rows, command.strip()))
 
 

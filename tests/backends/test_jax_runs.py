@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ganspec import exitcodes
-from tests.backends.conftest import ganspec, require_jax
+from tests.backends.conftest import ganspec, require_jax, require_tensorflow
 from tests.conftest import SPECS
 from tests.run.test_run_command import TINY, losses, run_dir
 
@@ -88,6 +88,7 @@ def test_same_seed_same_losses_and_exact_resume(tmp_path):
 
 
 def test_checkpoints_move_between_backends(tmp_path):
+    require_tensorflow()
     spec = spec_file(tmp_path, "train.iterations 50")
     ok(ganspec("run", spec, "--backend", "tensorflow", "--plain", "--out", tmp_path / "runs"))
     run = run_dir(tmp_path / "runs")

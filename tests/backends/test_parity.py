@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.backends.conftest import ROOT, environment, require_jax
+from tests.backends.conftest import ROOT, environment, require_jax, require_tensorflow
 from tests.backends.parity_worker import CASES
 
 WORKER = Path(__file__).with_name("parity_worker.py")
@@ -24,6 +24,7 @@ WEIGHT_ATOL = 1e-4
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     require_jax()
+    require_tensorflow()
     folder = tmp_path_factory.mktemp("parity")
     runs = {}
     for backend in ("tensorflow", "jax"):
