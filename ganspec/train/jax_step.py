@@ -170,7 +170,7 @@ class JaxTrainStep(StepBase):
 
         (_, (loss, penalty, d_real, d_fake, c_other)), gradients = jax.value_and_grad(
             objective, has_aux=True)(c_train)
-        new_train, c_opt = self.critic_optimizer.stateless_apply(c_opt, gradients, c_train)
+        new_train, c_opt = self.critic_optimizer.stateless_apply(list(c_opt), list(gradients), list(c_train))
         c_train = tuple(self._after_update(c_train, new_train, critic_updates))
         metrics = {
             "critic_loss": loss,
@@ -211,7 +211,7 @@ class JaxTrainStep(StepBase):
             return self._scale(self.generator_optimizer, g_opt, loss), (loss, other, c_state)
 
         (_, (loss, g_other, c_other)), gradients = jax.value_and_grad(objective, has_aux=True)(g_train)
-        g_train, g_opt = self.generator_optimizer.stateless_apply(g_opt, gradients, g_train)
+        g_train, g_opt = self.generator_optimizer.stateless_apply(list(g_opt), list(gradients), list(g_train))
         metrics = {
             "generator_loss": loss,
             "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer, g_opt),

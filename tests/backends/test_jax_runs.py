@@ -113,3 +113,12 @@ def test_checkpoints_move_between_backends(tmp_path):
     assert scores["jax"]["wasserstein_distance"] == pytest.approx(scores["tensorflow"]["wasserstein_distance"],
                                                                   rel=1e-4)
     assert scores["jax"]["high_quality_percent"] == scores["tensorflow"]["high_quality_percent"]
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(tmp_path, precision):
+    spec = spec_file(tmp_path, f"train.iterations 30\n train.precision {precision}")
+    ok(ganspec("run", spec, "--backend", "jax", "--plain", "--out", tmp_path / "runs", without_tensorflow=True))
+    records = losses(run_dir(tmp_path / "runs"))
+    assert len(records) == 3 and all(np.isfinite(r["critic_loss"]) and np.isfinite(r["generator_loss"])
+                                      for r in records)
