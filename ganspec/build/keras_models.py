@@ -258,7 +258,7 @@ def build_generator(spec: Spec) -> keras.Model:
     """z (and a one-hot label when conditional) -> one sample."""
     ctx = BuildContext(seed=spec.seed * 2 + GENERATOR_SEED)
     with precision(spec.train.precision):
-        z = keras.Input((spec.latent.dim,), name="z")
+        z = keras.Input((spec.latent.input_dim,), name="z")
         inputs, x = z, z
         if spec.conditional:
             label = keras.Input((spec.conditional.classes,), name="label")

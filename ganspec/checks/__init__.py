@@ -39,7 +39,7 @@ def fmt_shape(shape) -> str:
 
 def generator_input_shape(spec: Spec) -> tuple[int, ...]:
     extra = spec.conditional.classes if spec.conditional else 0
-    return (spec.latent.dim + extra,)
+    return (spec.latent.input_dim + extra,)
 
 
 def critic_input_shape(spec: Spec, sample: tuple[int, ...]) -> tuple[int, ...]:

@@ -7,13 +7,16 @@ import numpy as np
 from ganspec.spec.ir import Spec
 
 
+# The NumPy twins of ganspec.train.priors.PRIOR_SAMPLERS, for fixed latent batches.
+NUMPY_PRIORS = {
+    "normal": lambda prior, n, rng: rng.standard_normal((n, prior.dim)) * prior.std,
+    "uniform": lambda prior, n, rng: rng.uniform(prior.low, prior.high, size=(n, prior.dim)),
+}
+
+
 def latent_batch(spec: Spec, n: int, seed: int) -> np.ndarray:
     """The same z for the same (spec, n, seed), so sample grids compare over time."""
-    rng = np.random.default_rng(seed)
-    prior = spec.latent
-    if prior.kind == "uniform":
-        return rng.uniform(prior.low, prior.high, size=(n, prior.dim)).astype(np.float32)
-    return (rng.standard_normal((n, prior.dim)) * prior.std).astype(np.float32)
+    return NUMPY_PRIORS[spec.latent.kind](spec.latent, n, np.random.default_rng(seed)).astype(np.float32)
 
 
 def label_batch(spec: Spec, n: int) -> np.ndarray | None:

@@ -163,6 +163,11 @@ class Prior(Component):
     dim: Pos
     positional: ClassVar = ("dim",)
 
+    @property
+    def input_dim(self) -> int:
+        """Width of the generator's latent input."""
+        return self.dim
+
 
 @PRIORS.register
 class Normal(Prior):

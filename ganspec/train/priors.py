@@ -14,7 +14,7 @@ PRIOR_SAMPLERS: dict[str, Callable] = {
 
 
 def sample_latent(prior, batch: int, seed):
-    """z ~ p(z), shape [batch, dim]."""
+    """z ~ p(z), shape [batch, prior.input_dim]."""
     return PRIOR_SAMPLERS[prior.kind](prior, batch, seed)
 
 
