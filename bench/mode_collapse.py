@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--runs", type=Path, default=Path("/tmp/ganspec-mode-collapse"))
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write the tables from the runs already in mode_collapse.json")
     args = parser.parse_args()
     os.environ["KERAS_BACKEND"] = args.backend
     json_path = args.out / "mode_collapse.json"
@@ -150,7 +152,7 @@ def main() -> None:
             rows = [r for r in saved["runs"].get(key, []) if r["iterations"] == iterations]
             done = {r["seed"] for r in rows}
             for seed in range(args.seeds):
-                if seed in done:
+                if seed in done or args.report_only:
                     continue
                 row = run_one(spec, seed, args.iterations, args.runs)
                 rows.append(row)
@@ -159,7 +161,9 @@ def main() -> None:
                       flush=True)
                 saved["runs"][key] = rows
                 json_path.write_text(json.dumps(saved, indent=1) + "\n")
-            results.setdefault(task, {})[method] = summarize([r for r in rows if r["seed"] < args.seeds])
+            kept = [r for r in rows if r["seed"] < args.seeds]
+            if kept:
+                results.setdefault(task, {})[method] = summarize(kept)
             write_tables(args.out, saved, results)  # after every method, so partial results are kept
     print(markdown(results, command_line()))
 

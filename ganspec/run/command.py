@@ -94,10 +94,11 @@ def cmd_run(args) -> int:
     overrides = _overrides(args)
     if args.iterations is not None:
         overrides.append(("train.iterations", str(args.iterations)))
-    run = RunDir(args.resume) if args.resume else None
-    if run is not None and not (run.path / "resolved.json").exists():
-        console.print(f"[red]error[/]: {run.path} is not a ganspec run directory (no resolved.json)")
-        return exitcodes.UNREADABLE
+    run = None
+    if args.resume:
+        run = _open_run(console, args.resume)
+        if run is None:
+            return exitcodes.UNREADABLE
 
     if args.spec:
         resolved = load(args.spec, overrides=overrides, checks=True)
