@@ -47,6 +47,7 @@ PUBLISHED = [  # method, ring modes, ring HQ%, grid modes, grid HQ%, source
 
 def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> dict:
     """Train one spec with one seed in this process; return the protocol's scores."""
+    from ganspec import exitcodes
     from ganspec.load import load
     from ganspec.metrics import mode_statistics
     from ganspec.run.display import Display
@@ -68,6 +69,8 @@ def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> di
     start = time.perf_counter()
     outcome = trainer.train(spec.train.iterations)
     seconds = time.perf_counter() - start
+    if outcome.code == exitcodes.INTERRUPTED:  # Ctrl-C or SIGTERM: stop, and record no partial run
+        raise KeyboardInterrupt
     fake = trainer.sample(2500, seed_offset=1000)
     stats = mode_statistics(fake, trainer.dataset.modes, trainer.dataset.std)
     return {**stats, "seed": seed, "iterations": spec.train.iterations, "seconds": round(seconds, 1),
