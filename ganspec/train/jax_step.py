@@ -157,8 +157,7 @@ class JaxTrainStep(StepBase):
             fake, g_other = self._generate(g_train, g_other, ops.shape(real)[0], labels)
             real, fake = self._noisy(real, noise_std), self._noisy(fake, noise_std)
             targets = self._targets(ops.shape(real)[0] // self.pack)
-            points = [r.points(c, real, fake, self.seed_generator) if isinstance(r, C.GradientRule) else None
-                      for c, r in self.penalties]
+            points = self._penalty_points(real, fake)
             seed = scope.get_current_value(self.seed_state)
 
         def objective(weights):

@@ -104,6 +104,11 @@ class StepBase:
     def _one_hot(self, labels):
         return keras.ops.one_hot(labels, self.spec.conditional.classes)
 
+    def _penalty_points(self, real, fake):
+        """Where each gradient penalty looks, drawn on every critic update (lazy ones too), in order."""
+        return [r.points(c, real, fake, self.seed_generator) if isinstance(r, C.GradientRule) else None
+                for c, r in self.penalties]
+
     def _targets(self, decisions):
         """How real each critic decision's sample is (1 / 0, or after the label tricks)."""
         shape = (decisions, 1)

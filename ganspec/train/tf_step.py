@@ -228,11 +228,6 @@ class TrainStep(StepBase, tf.Module):
             return samples
         return samples + std * keras.random.normal(ops.shape(samples), seed=self.seed_generator)
 
-    def _penalty_points(self, real, fake):
-        """Where each gradient penalty looks, drawn on every critic update (lazy ones too), in order."""
-        return [r.points(c, real, fake, self.seed_generator) if isinstance(r, C.GradientRule) else None
-                for c, r in self.penalties]
-
     def _penalty(self, points, real, labels, d_real):
         """Sum of the gradient and output penalties, each on its lazy schedule."""
         total = tf.constant(0.0)
