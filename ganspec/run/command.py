@@ -236,7 +236,7 @@ def cmd_eval(args) -> int:
     from rich.table import Table
 
     from ganspec.metrics.evaluate import Evaluator
-    from ganspec.run.sampling import generate
+    from ganspec.run.sampling import Sampler
     from ganspec.spec.components import METRICS
     from ganspec.spec.resolve import parse_component
 
@@ -266,7 +266,7 @@ def cmd_eval(args) -> int:
     from ganspec.metrics.features import FeatureError
 
     try:
-        results, skipped = evaluator.run(lambda n, seed: generate(spec, generator, n, seed), override, args.samples)
+        results, skipped = evaluator.run(Sampler(spec, generator), override, args.samples)
     except SpecError as exc:
         return _print_diagnostics(console, exc.diagnostics)
     except FeatureError as exc:

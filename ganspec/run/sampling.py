@@ -68,13 +68,35 @@ def with_standing_stats(spec: Spec, generator, batches: int, seed: int = 0):
     return copy
 
 
+class Sampler:
+    """Samples of one generator as its weights are now, from fixed latent batches. The standing
+    batch-norm copy (evaluate.standing_stats) is made on the first call and reused, so one
+    evaluation's metrics and sample grid pay for it once; make a new Sampler after training steps."""
+
+    def __init__(self, spec: Spec, generator, chunk: int = 1000):
+        self.spec = spec
+        self.chunk = chunk
+        self._generator = generator
+        self._standing = None
+
+    @property
+    def generator(self):
+        if self._standing is None:
+            self._standing = with_standing_stats(self.spec, self._generator, self.spec.evaluate.standing_stats)
+        return self._standing
+
+    def __call__(self, n: int, seed: int) -> np.ndarray:
+        z = latent_batch(self.spec, n, seed)
+        labels = label_batch(self.spec, n)
+        generator = self.generator
+        out = []
+        for start in range(0, n, self.chunk):
+            part = labels[start:start + self.chunk] if labels is not None else None
+            out.append(np.asarray(generator(generator_inputs(self.spec, z[start:start + self.chunk], part),
+                                            training=False)))
+        return np.concatenate(out)
+
+
 def generate(spec: Spec, generator, n: int, seed: int, chunk: int = 1000) -> np.ndarray:
     """n samples from a fixed latent batch, with the spec's batch-norm statistics (evaluate.standing_stats)."""
-    generator = with_standing_stats(spec, generator, spec.evaluate.standing_stats)
-    z = latent_batch(spec, n, seed)
-    labels = label_batch(spec, n)
-    out = []
-    for start in range(0, n, chunk):
-        part = labels[start:start + chunk] if labels is not None else None
-        out.append(np.asarray(generator(generator_inputs(spec, z[start:start + chunk], part), training=False)))
-    return np.concatenate(out)
+    return Sampler(spec, generator, chunk)(n, seed)

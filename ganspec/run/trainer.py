@@ -215,13 +215,16 @@ class Trainer:
 
     # ---- evaluation and outputs ----------------------------------------------------------
 
-    def sample(self, n: int, seed_offset: int = 1) -> np.ndarray:
-        """n generated samples from a fixed latent batch (the EMA generator when there is one)."""
-        from ganspec.run.sampling import generate
+    def sampler(self):
+        """A Sampler of the generator as it is now (the EMA generator when there is one)."""
+        from ganspec.run.sampling import Sampler
 
         self.step.sync()
-        generator = self.step.ema_generator or self.step.generator
-        return generate(self.spec, generator, n, seed=self.spec.seed + seed_offset)
+        return Sampler(self.spec, self.step.ema_generator or self.step.generator)
+
+    def sample(self, n: int, seed_offset: int = 1) -> np.ndarray:
+        """n generated samples from a fixed latent batch."""
+        return self.sampler()(n, self.spec.seed + seed_offset)
 
     def evaluate(self) -> dict:
         """The spec's metrics now (and the sample grid), logged and shown."""
@@ -229,10 +232,11 @@ class Trainer:
 
         if not hasattr(self, "_evaluator"):
             self._evaluator = Evaluator(self.spec, self.spec_dir, self.dataset)
+        sampler = self.sampler()  # one standing batch-norm copy for the grid and every metric
         for node in self.spec.evaluate.metrics:
             if node.kind == "samples":
-                self._save_samples(node.samples)
-        results, skipped = self._evaluator.run(lambda n, seed: self.sample(n, seed_offset=seed - self.spec.seed))
+                self._save_samples(sampler, node.samples)
+        results, skipped = self._evaluator.run(sampler)
         if skipped and not self.evaluations:
             self.display.message(f"note: metrics not available in this version, skipped: {', '.join(skipped)}")
         if results:
@@ -242,8 +246,8 @@ class Trainer:
             self.display.evaluation(self.iteration, shown(results))
         return results
 
-    def _save_samples(self, n: int) -> None:
-        fake = self.sample(n, seed_offset=1)
+    def _save_samples(self, sampler, n: int) -> None:
+        fake = sampler(n, self.spec.seed + 1)
         if len(fake.shape) == 4:
             picture = image_grid(fake, tuple(self.spec.data.scale or (0.0, 1.0)))
         else:

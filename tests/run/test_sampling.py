@@ -10,7 +10,8 @@ import numpy as np  # noqa: E402
 
 from ganspec.build import build_generator  # noqa: E402
 from ganspec.load import load_text  # noqa: E402
-from ganspec.run.sampling import batchnorm_layers, generate, latent_batch, with_standing_stats  # noqa: E402
+from ganspec.run import sampling  # noqa: E402
+from ganspec.run.sampling import Sampler, batchnorm_layers, generate, latent_batch, with_standing_stats  # noqa: E402
 
 SPEC = """
 experiment bn {
@@ -64,3 +65,16 @@ def test_generate_uses_the_spec_setting():
     assert moving.shape == standing.shape == (500, 2)
     assert np.abs(moving - standing).mean() > 0.1
     np.testing.assert_array_equal(generate(spec_standing, generator, 500, seed=3), standing)  # deterministic
+
+
+def test_a_sampler_makes_the_standing_copy_once(monkeypatch):
+    spec, generator = shifted_generator(20)
+    made = []
+    real = sampling.with_standing_stats
+    monkeypatch.setattr(sampling, "with_standing_stats", lambda *a: made.append(1) or real(*a))
+    sampler = Sampler(spec, generator)
+    first = sampler(300, seed=4)
+    np.testing.assert_array_equal(sampler(300, seed=4), first)
+    assert sampler(200, seed=5).shape == (200, 2)
+    assert len(made) == 1
+    np.testing.assert_array_equal(generate(spec, generator, 300, seed=4), first)  # the same as a fresh one
