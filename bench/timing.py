@@ -17,6 +17,7 @@ class Contender:
     build_seconds: float
     next_iteration: object
     times: list[float] = field(default_factory=list)
+    flops: object = None  # () -> FLOPs of one iteration as its compiler counts them, or None
 
     def timed(self) -> float:
         start = time.perf_counter()
