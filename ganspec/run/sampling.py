@@ -11,6 +11,8 @@ from ganspec.spec.ir import Spec
 NUMPY_PRIORS = {
     "normal": lambda prior, n, rng: rng.standard_normal((n, prior.dim)) * prior.std,
     "uniform": lambda prior, n, rng: rng.uniform(prior.low, prior.high, size=(n, prior.dim)),
+    "mixture": lambda prior, n, rng: (prior.means()[rng.integers(0, prior.components, n)]
+                                      + rng.standard_normal((n, prior.dim)) * prior.std),
 }
 
 

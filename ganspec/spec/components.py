@@ -186,6 +186,27 @@ class Uniform(Prior):
     high: float = 1.0
 
 
+@PRIORS.register
+class Mixture(Prior):
+    """z ~ (1/K) sum_k N(mu_k, std^2 I): an equal mixture of K Gaussians (Gurumurthy et al. 2017,
+    DeLiGAN, with fixed rather than learned means). The means are drawn once from N(0, I) by
+    `means_seed`, so the spec names the same prior everywhere. A continuous generator of a
+    connected prior must put samples between the modes of disconnected data (Khayatkhoei et al.
+    2018); with a small `std` the prior's support is itself disconnected, and each component can
+    land on one mode."""
+
+    kind: Literal["mixture"] = "mixture"
+    components: Pos = 10
+    std: PosFloat = 0.1
+    means_seed: Annotated[int, Field(ge=0)] = 0
+
+    def means(self):
+        """The K component means, shape [components, dim], float32."""
+        import numpy as np
+
+        return np.random.default_rng(self.means_seed).standard_normal((self.components, self.dim)).astype(np.float32)
+
+
 # ---- objectives --------------------------------------------------------------------------
 
 OBJECTIVES = Registry("objective")

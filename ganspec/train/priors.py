@@ -7,9 +7,17 @@ from typing import Callable
 import keras
 from keras import ops
 
+
+def _mixture(prior, batch: int, seed):
+    component = keras.random.randint((batch,), 0, prior.components, seed=seed)
+    centers = ops.take(ops.convert_to_tensor(prior.means()), component, axis=0)
+    return centers + keras.random.normal((batch, prior.dim), stddev=prior.std, seed=seed)
+
+
 PRIOR_SAMPLERS: dict[str, Callable] = {
     "normal": lambda prior, batch, seed: keras.random.normal((batch, prior.dim), stddev=prior.std, seed=seed),
     "uniform": lambda prior, batch, seed: keras.random.uniform((batch, prior.dim), prior.low, prior.high, seed=seed),
+    "mixture": _mixture,
 }
 
 

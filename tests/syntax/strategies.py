@@ -78,7 +78,7 @@ def specs(draw) -> str:
     if draw(st.booleans()):
         data_items.append(f"shuffle {draw(int_expr(draw(st.integers(0, 5000))))}")
     body.append("data {" + g() + g().join(data_items) + g() + "}")
-    body.append("latent " + draw(call(draw(st.sampled_from(["normal", "uniform"])), [str(draw(st.integers(1, 16)))], {})))
+    body.append("latent " + draw(call(draw(st.sampled_from(["normal", "uniform", "mixture"])), [str(draw(st.integers(1, 16)))], {})))
     body.append("generator {" + g() + draw(mlp(2, var)) + "}")
     body.append("critic {" + g() + draw(mlp(1, var)) + "}")
     objective = draw(st.sampled_from(["non_saturating", "hinge", "wasserstein", "least_squares(a: 0, b: 1, c: 1)",

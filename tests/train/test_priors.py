@@ -43,3 +43,21 @@ def test_both_samplers_give_the_declared_distribution(text, width):
             assert abs(z.std() - 2.0) < 0.05 and abs(z.mean()) < 0.05
         else:
             assert z.min() >= 0.0 and z.max() <= 2.0 and abs(z.mean() - 1.0) < 0.05
+
+
+def test_the_mixture_prior_draws_its_components_equally_with_their_spread():
+    spec = prior("mixture(6, components: 12, std: 0.05, means_seed: 3)")
+    means = spec.latent.means()
+    assert means.shape == (12, 6)
+    np.testing.assert_array_equal(means, prior("mixture(6, components: 12, std: 0.05, means_seed: 3)").latent.means())
+    assert not np.allclose(means, prior("mixture(6, components: 12, std: 0.05)").latent.means())
+    drawn = np.asarray(sample_latent(spec.latent, 24_000, keras.random.SeedGenerator(1)))
+    fixed = latent_batch(spec, 24_000, seed=1)
+    for z in (drawn, fixed):
+        assert z.shape == (24_000, 6)
+        distances = np.linalg.norm(z[:, None] - means[None], axis=-1)
+        nearest = distances.argmin(axis=1)
+        counts = np.bincount(nearest, minlength=12)
+        assert counts.min() > 1700 and counts.max() < 2300  # 2,000 each
+        offsets = z - means[nearest]
+        assert abs(offsets.std() - 0.05) < 0.003 and abs(offsets.mean()) < 0.003
