@@ -73,14 +73,27 @@ def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> di
         raise KeyboardInterrupt
     fake = trainer.sample(2500, seed_offset=1000)
     stats = mode_statistics(fake, trainer.dataset.modes, trainer.dataset.std)
-    return {**stats, "seed": seed, "iterations": spec.train.iterations, "seconds": round(seconds, 1),
+    return {**stats, "seed": seed, "iterations": spec.train.iterations, "spec_digest": spec_digest(spec),
+            "seconds": round(seconds, 1),
             "exit_code": outcome.code, "backend": trainer.backend}
 
 
-def spec_iterations(spec_path: Path) -> int:
+def resolved_spec(spec_path: Path, iterations: int | None):
     from ganspec.load import load
 
-    return load(spec_path).spec.train.iterations
+    overrides = [("train.iterations", str(iterations))] if iterations else []
+    return load(spec_path, overrides=overrides).spec
+
+
+def spec_digest(spec) -> str:
+    """What makes a spec's runs comparable: every resolved field but the seed, the names, the
+    evaluation and the bookkeeping. A row of another digest came from another version of the spec."""
+    import hashlib
+
+    fields = spec.model_dump(mode="json", exclude={"seed", "name", "description", "tags", "evaluate"})
+    for key in ("backend", "checkpoint_every", "keep_checkpoints", "log_every"):
+        fields["train"].pop(key, None)
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -150,9 +163,9 @@ def main() -> None:
         for method in args.methods.split(","):
             spec = ROOT / "specs" / "toy" / f"{task}_{method}.gan"
             key = f"{task}_{method}"
-            iterations = args.iterations or spec_iterations(spec)
-            # Rows of other lengths (an older version of the spec, another --iterations) are replaced.
-            rows = [r for r in saved["runs"].get(key, []) if r["iterations"] == iterations]
+            digest = spec_digest(resolved_spec(spec, args.iterations))
+            # Rows of another version of the spec (or another --iterations) are replaced.
+            rows = [r for r in saved["runs"].get(key, []) if r.get("spec_digest") == digest]
             done = {r["seed"] for r in rows}
             for seed in range(args.seeds):
                 if seed in done or args.report_only:
