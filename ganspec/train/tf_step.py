@@ -136,6 +136,9 @@ class TrainStep(StepBase, tf.Module):
             metrics = self._critic_update(real_batches[i], labels, noise_std)
             return i + 1, {name: totals[name] + metrics[name] for name in names}
 
+        # A graph while loop, traced once. Unrolled (k traced updates) it ran at the same steady speed
+        # (keras.io WGAN-GP on CPU: 1.221x keras.io against 1.225x) with a 1.5x longer first
+        # iteration; the JAX step unrolls because there the loop cost a quarter of its speed.
         zeros = {name: tf.constant(0.0) for name in names}
         _, totals = tf.while_loop(lambda i, _: i < critic_steps, critic_update, (tf.constant(0), zeros))
         results = {name: value / critic_steps for name, value in totals.items()}
