@@ -86,13 +86,19 @@ def resolved_spec(spec_path: Path, iterations: int | None):
 
 
 def spec_digest(spec) -> str:
-    """What makes a spec's runs comparable: every resolved field but the seed, the names, the
-    evaluation and the bookkeeping. A row of another digest came from another version of the spec."""
+    """What makes a spec's runs comparable: every resolved field but the seed, the name, the
+    evaluation and the run directory's bookkeeping fields other than the length. A row of another
+    digest came from another version of the spec."""
     import hashlib
 
-    fields = spec.model_dump(mode="json", exclude={"seed", "name", "description", "tags", "evaluate"})
-    for key in ("backend", "checkpoint_every", "keep_checkpoints", "log_every"):
-        fields["train"].pop(key, None)
+    from ganspec.run.rundir import BOOKKEEPING
+
+    fields = spec.model_dump(mode="json", exclude={"seed", "name", "evaluate"})
+    for path in BOOKKEEPING - {("train", "iterations")}:
+        parent = fields
+        for key in path[:-1]:
+            parent = parent.get(key, {})
+        parent.pop(path[-1], None)
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
