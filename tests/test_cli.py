@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
 
 from ganspec import exitcodes
 from ganspec.cli import main
-from tests.conftest import SPECS
+from tests.conftest import SPECS, mnist_available
 
 GOOD = """experiment good {
   data { source ring }
@@ -82,10 +83,15 @@ def test_catalogue_is_valid_and_strict_clean_except_known_minimax(capsys):
     data = json.loads(out)
     assert code == exitcodes.OK, out
     assert data["summary"]["errors"] == 0
+    # Only the specs that reproduce the original minimax GAN warn, on purpose; and, on a machine
+    # without the MNIST files (a fresh clone), the MNIST specs say their data is not found.
+    allowed = {"W404"}
+    if not mnist_available():
+        assert os.environ.get("CI", "").lower() != "true", "CI needs the real MNIST files ($GANSPEC_DATA)"
+        allowed.add("W406")
     for f in data["files"]:
         for d in f["diagnostics"]:
-            # Only the specs that reproduce the original minimax GAN warn, on purpose.
-            assert d["code"] == "W404", (f["file"], d)
+            assert d["code"] in allowed, (f["file"], d)
 
 
 def test_diff_equal_and_different(capsys):

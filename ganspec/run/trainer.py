@@ -40,11 +40,41 @@ class Outcome:
 
 
 class _Stop(Exception):
-    """SIGTERM, treated like Ctrl-C: save and exit."""
+    """Ctrl-C or SIGTERM asked the run to stop: save and exit."""
 
 
-def _raise_stop(signum, frame):
-    raise _Stop()
+class StopSignals:
+    """SIGINT and SIGTERM during training only set a flag, which the loop reads between
+    iterations. A `KeyboardInterrupt` raised by Python's own handler lands wherever the main
+    thread happens to be; inside one of TensorFlow's finalisers (`__del__`) Python prints
+    "Exception ignored" and drops it, and the run went on training (the lost Ctrl-C). A signal
+    that arrives while a checkpoint is being written cannot abort the write either."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopSignals":
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # signals can only be caught there
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+
+    def check(self) -> None:
+        """Raise `_Stop` when a stop was asked for."""
+        if self.received is not None:
+            raise _Stop()
+
+    def __exit__(self, *exc) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 class Trainer:
@@ -148,39 +178,38 @@ class Trainer:
         meter = RateMeter()
         self.display.start(spec.name, total, self.iteration, str(self.run.path))
         batches = self._batches()
-        previous = signal.signal(signal.SIGTERM, _raise_stop)
         pending = None
-        try:
-            if self.iteration == 0:
-                self.evaluate()  # the untrained model: every curve starts from a baseline
-            meter.mark(self.iteration)
-            while self.iteration < total:
-                real, labels, k = next(batches)
-                pending = self.step(real, labels)
-                self.iteration += 1
-                self.data_position += k
-                last = self.iteration == total
-                if self.iteration % log_every == 0 or last:
-                    scalars = {name: float(value) for name, value in pending.items()}
-                    if not self._observe(scalars, meter.mark(self.iteration)):
-                        return self._stopped_on_nan()
-                if self.iteration % spec.train.checkpoint_every == 0 or last:
-                    self._check_finite(pending)
-                    self.save()
-                if self.iteration % spec.evaluate.every == 0 or last:
-                    self.evaluate()
-        except (KeyboardInterrupt, _Stop):
-            if pending is not None and not self._finite(pending):
+        with StopSignals() as stop:
+            try:
+                if self.iteration == 0:
+                    self.evaluate()  # the untrained model: every curve starts from a baseline
+                meter.mark(self.iteration)
+                while self.iteration < total:
+                    stop.check()
+                    real, labels, k = next(batches)
+                    pending = self.step(real, labels)
+                    self.iteration += 1
+                    self.data_position += k
+                    last = self.iteration == total
+                    if self.iteration % log_every == 0 or last:
+                        scalars = {name: float(value) for name, value in pending.items()}
+                        if not self._observe(scalars, meter.mark(self.iteration)):
+                            return self._stopped_on_nan()
+                    if self.iteration % spec.train.checkpoint_every == 0 or last:
+                        self._check_finite(pending)
+                        self.save()
+                    if self.iteration % spec.evaluate.every == 0 or last:
+                        self.evaluate()
+            except (KeyboardInterrupt, _Stop):
+                if pending is not None and not self._finite(pending):
+                    return self._stopped_on_nan()
+                where = self.save()
+                self.display.stop()
+                return Outcome(exitcodes.INTERRUPTED, self.run.path, self.iteration,
+                               message=f"interrupted: saved {where.name}; resume with "
+                                       f"`ganspec run --resume {self.run.path}`")
+            except _NonFinite:
                 return self._stopped_on_nan()
-            where = self.save()
-            self.display.stop()
-            return Outcome(exitcodes.INTERRUPTED, self.run.path, self.iteration,
-                           message=f"interrupted: saved {where.name}; resume with "
-                                   f"`ganspec run --resume {self.run.path}`")
-        except _NonFinite:
-            return self._stopped_on_nan()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
         self.display.stop()
         self._finish()
         return Outcome(exitcodes.OK, self.run.path, self.iteration, self.history[-1] if self.history else {},

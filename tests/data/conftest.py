@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from ganspec.load import load_text
-from tests.conftest import SHARED_DATA, require_files
+from tests.conftest import DATA_ROOT, require_files
 
-MNIST = SHARED_DATA / "mnist"
+MNIST = DATA_ROOT / "mnist"
 MNIST_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
@@ -64,6 +64,6 @@ def write_idx(path: Path, array: np.ndarray, *, gz: bool = False, type_byte: int
 
 @pytest.fixture
 def mnist_files() -> dict[str, Path]:
-    """Paths of the four real MNIST files in ../shared/data/mnist."""
+    """Paths of the four real MNIST files in the data root's mnist/."""
     folder = require_files(MNIST, MNIST_FILES.values())
     return {key: folder / name for key, name in MNIST_FILES.items()}

@@ -76,10 +76,26 @@ def test_same_spec_and_seed_give_the_same_losses(tmp_path):
     assert strip(losses(run_dir(tmp_path / "a"))) == strip(losses(run_dir(tmp_path / "b")))
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_leftover_processes():
+    """A test that fails half-way must not leave its training process running."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _start(args, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "ganspec", *map(str, args)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "ganspec", *map(str, args)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _STARTED.append(proc)
+    return proc
 
 
 def _wait_for_iteration(proc, at_least: int, timeout: float = 120) -> list[str]:
@@ -229,3 +245,21 @@ def test_eval_and_compare(tmp_path, capsys):
         fh.write(json.dumps({"iteration": 20, "evaluation": {"fid": 2.0, "features": "classifier"}}) + "\n")
     assert cli("compare", a, b, "--plot", plot) == exitcodes.INVALID
     assert "features" in capsys.readouterr().out
+
+
+def test_a_stop_signal_is_kept_even_when_it_arrives_inside_a_finaliser():
+    """The lost Ctrl-C: Python's own handler raises KeyboardInterrupt wherever the main thread is,
+    and inside a `__del__` (TensorFlow has many) Python prints "Exception ignored" and drops it."""
+    from ganspec.run.trainer import StopSignals, _Stop
+
+    class Finalised:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # let the handler run here, inside the finaliser
+
+    before = signal.getsignal(signal.SIGINT)
+    with StopSignals() as stop:
+        Finalised()  # collected at once: the signal arrives inside __del__
+        with pytest.raises(_Stop):
+            stop.check()
+    assert signal.getsignal(signal.SIGINT) is before
