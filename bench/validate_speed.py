@@ -37,7 +37,7 @@ def cold_run(specs: Path) -> tuple[float, float]:
 
 def warm_throughput(files: list[Path], repeat: int) -> float:
     from ganspec.load import load
-    from ganspec.spec import resolve
+    from ganspec.ir import resolve
 
     rates = []
     for _ in range(repeat):

@@ -246,7 +246,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from ganspec.spec.ir import schema
+    from ganspec.ir.spec import schema
 
     print(json.dumps(schema(), indent=2))
     return exitcodes.OK

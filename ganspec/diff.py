@@ -105,7 +105,7 @@ def _key(item):
 def summarize(value: Any) -> Any:
     """A component as short .gan text with its non-default values: `adam(lr: 0.0001, beta1: 0)`."""
     if isinstance(value, dict) and "kind" in value:
-        from ganspec.spec.components import component_text
+        from ganspec.ir.components import component_text
 
         text = component_text(value)
         if text is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ganspec.checks import critic_input_shape, data_sample_shape, generator_input_shape
-from ganspec.spec import layers as L
-from ganspec.spec.ir import Spec
+from ganspec.ir import layers as L
+from ganspec.ir.spec import Spec
 
 
 @dataclass

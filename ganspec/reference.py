@@ -7,7 +7,7 @@ import inspect
 
 from pydantic_core import PydanticUndefined
 
-from ganspec.spec.components import (
+from ganspec.ir.components import (
     CONSTRAINTS,
     LR_SCHEDULES,
     METRICS,
@@ -17,8 +17,8 @@ from ganspec.spec.components import (
     SCHEDULES,
     SOURCES,
 )
-from ganspec.spec.ir import Spec
-from ganspec.spec.layers import LAYERS, WRAPPERS
+from ganspec.ir.spec import Spec
+from ganspec.ir.layers import LAYERS, WRAPPERS
 
 SECTIONS = [
     ("Data sources (`data.source`)", SOURCES),

@@ -43,8 +43,8 @@ DEFAULT_OUT = ROOT / "ganspec" / "metrics" / "weights"
 def load_mnist(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28, 1) in [0, 1] and labels of one IDX pair, read by ganspec's own loader."""
     from ganspec.data import load_source
-    from ganspec.spec.components import Idx
-    from ganspec.spec.ir import Data
+    from ganspec.ir.components import Idx
+    from ganspec.ir.spec import Data
 
     source = Idx(images=str(folder / f"{name}-images-idx3-ubyte.gz"),
                  labels=str(folder / f"{name}-labels-idx1-ubyte.gz"))

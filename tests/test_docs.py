@@ -27,7 +27,7 @@ def test_reference_is_current():
 
 
 def test_every_registered_objective_and_divergence_has_a_spec():
-    from ganspec.spec.components import F_DIVERGENCES, OBJECTIVES
+    from ganspec.ir.components import F_DIVERGENCES, OBJECTIVES
     from ganspec.load import load
     from tests.conftest import all_spec_files
 

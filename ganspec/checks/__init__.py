@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganspec.diagnostics import Diagnostic, Span, error, warning
-from ganspec.spec import components as C
-from ganspec.spec import layers as L
-from ganspec.spec.datashape import find_data_file, sample_shape
-from ganspec.spec.ir import Spec
+from ganspec.ir import components
+from ganspec.ir import layers as L
+from ganspec.ir.datashape import find_data_file, sample_shape
+from ganspec.ir.spec import Spec
 
 
 @dataclass
@@ -198,7 +198,7 @@ def check_wasserstein_lipschitz(ctx: Context):
     spec = ctx.spec
     if not spec.objective.wasserstein:
         return
-    lipschitz = (C.WeightClip, C.SpectralNorm, C.GradientPenalty)
+    lipschitz = (components.WeightClip, components.SpectralNorm, components.GradientPenalty)
     if any(isinstance(c, lipschitz) for c in spec.constraints) or _critic_has(spec, L.SpectralNormBlock):
         return
     yield warning("W400", "Wasserstein objective with an unconstrained critic: the critic loss can grow "
@@ -210,7 +210,7 @@ def check_wasserstein_lipschitz(ctx: Context):
 def check_penalty_with_batchnorm(ctx: Context):
     """Gulrajani et al. 2017, sec. 4: batch norm breaks per-sample gradient penalties; use layer norm."""
     spec = ctx.spec
-    penalties = [c for c in spec.constraints if c.is_gradient_penalty and not isinstance(c, C.Consistency)]
+    penalties = [c for c in spec.constraints if c.is_gradient_penalty and not isinstance(c, components.Consistency)]
     if not penalties:
         return
     for layer in L.iter_layers(spec.critic.layers):
@@ -224,7 +224,7 @@ def check_penalty_with_batchnorm(ctx: Context):
 def check_clip_with_momentum(ctx: Context):
     """Arjovsky et al. 2017, sec. 3: with weight clipping, momentum optimizers (Adam) were unstable; use RMSProp."""
     spec = ctx.spec
-    if not any(isinstance(c, C.WeightClip) for c in spec.constraints):
+    if not any(isinstance(c, components.WeightClip) for c in spec.constraints):
         return
     opt = spec.optimizer.critic
     if opt.has_momentum():
@@ -260,9 +260,9 @@ def check_f_divergence(ctx: Context):
     """Nowozin et al. 2016, Table 6: f* is finite only on dom f*; the output activation g_f keeps V there."""
     spec = ctx.spec
     objective = spec.objective
-    if not isinstance(objective, C.FDivergence):
+    if not isinstance(objective, components.FDivergence):
         return
-    domain = C.F_DIVERGENCES[objective.divergence]["domain"]
+    domain = components.F_DIVERGENCES[objective.divergence]["domain"]
     if objective.activation == "identity" and domain is not None:
         yield error("E307", f"f_divergence({objective.divergence}) with an identity output activation: "
                             f"f* is defined only for {domain}", ctx.span(objective, "activation"),
@@ -270,7 +270,7 @@ def check_f_divergence(ctx: Context):
     last = L.last_layer(spec.critic.layers)
     if last is not None and last.is_activation:
         yield warning("W405", f"the critic ends in {last.kind}, but f_divergence applies its own output "
-                              f"activation g_f = {C.F_DIVERGENCES[objective.divergence]['activation']}",
+                              f"activation g_f = {components.F_DIVERGENCES[objective.divergence]['activation']}",
                       ctx.span(last), "end the critic with a linear layer such as dense(1)")
 
 
@@ -293,7 +293,7 @@ def check_consistency_dropout(ctx: Context):
     """CT-GAN (Wei et al. 2018) perturbs the critic with dropout; without dropout the term is zero."""
     spec = ctx.spec
     for c in spec.constraints:
-        if isinstance(c, C.Consistency) and not _critic_has(spec, L.Dropout):
+        if isinstance(c, components.Consistency) and not _critic_has(spec, L.Dropout):
             yield warning("W408", "the consistency term needs dropout in the critic: without it both passes "
                                   "agree and the term is always 0", ctx.span(c), "add dropout(0.1) after hidden layers")
 

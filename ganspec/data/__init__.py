@@ -18,8 +18,8 @@ from ganspec.data.dataset import ArrayDataset, Dataset, ToyDataset
 from ganspec.data.errors import DataError, bad_data
 from ganspec.data.registry import LOADERS, Request
 from ganspec.diagnostics import Severity, error
-from ganspec.spec.components import Source
-from ganspec.spec.ir import Conditional, Data, Spec
+from ganspec.ir.components import Source
+from ganspec.ir.spec import Conditional, Data, Spec
 
 
 def load_source(source: Source, data: Data | None = None, spec_dir: str | Path | None = None,

@@ -14,7 +14,7 @@ from ganspec.data.dataset import ArrayDataset
 from ganspec.data.errors import bad_data, unreadable
 from ganspec.data.registry import Examples, Request, array_dataset, register
 from ganspec.diagnostics import did_you_mean
-from ganspec.spec.datashape import read_idx_header
+from ganspec.ir.datashape import read_idx_header
 
 GZIP_MAGIC = b"\x1f\x8b"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -16,9 +16,9 @@ import numpy as np
 from ganspec.data.dataset import ArrayDataset, Dataset, Preprocess, num_classes_of, pixels_as_uint8
 from ganspec.data.errors import bad_data, unreadable
 from ganspec.diagnostics import Span
-from ganspec.spec.components import Source
-from ganspec.spec.datashape import data_roots, find_data_file
-from ganspec.spec.ir import Conditional, Data
+from ganspec.ir.components import Source
+from ganspec.ir.datashape import data_roots, find_data_file
+from ganspec.ir.spec import Conditional, Data
 
 Loader = Callable[["Request"], Dataset]
 LOADERS: dict[str, Loader] = {}

@@ -208,7 +208,7 @@ def cmd_sample(args) -> int:
 
 def _load_generator(console, run, spec, checkpoint_name, no_ema):
     """(generator with a checkpoint's weights, which weights, iteration), or None after saying why."""
-    from ganspec.build import build_generator
+    from ganspec.networks import build_generator
 
     folder = run.checkpoints / checkpoint_name if checkpoint_name else run.latest_checkpoint()
     if folder is None or not (folder / "state.json").exists():
@@ -237,8 +237,8 @@ def cmd_eval(args) -> int:
 
     from ganspec.metrics.evaluate import Evaluator
     from ganspec.run.sampling import Sampler
-    from ganspec.spec.components import METRICS
-    from ganspec.spec.resolve import parse_component
+    from ganspec.ir.components import METRICS
+    from ganspec.ir.resolve import parse_component
 
     console = Console(highlight=False, soft_wrap=True)
     run = _open_run(console, args.run_dir)

@@ -22,7 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ganspec.spec.ir import Spec
+from ganspec.ir.spec import Spec
 
 BOOKKEEPING = {
     ("train", "iterations"), ("train", "checkpoint_every"), ("train", "keep_checkpoints"), ("train", "log_every"),

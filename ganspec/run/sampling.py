@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganspec.spec.ir import Spec
+from ganspec.ir.spec import Spec
 
 
 # The NumPy twins of ganspec.train.priors.PRIOR_SAMPLERS, for fixed latent batches.

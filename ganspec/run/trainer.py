@@ -24,7 +24,7 @@ from ganspec.run.display import Display, RateMeter
 from ganspec.run.health import check_health
 from ganspec.run.images import image_grid, save_png, scatter
 from ganspec.run.rundir import RunDir
-from ganspec.spec.ir import Spec
+from ganspec.ir.spec import Spec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

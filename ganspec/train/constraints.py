@@ -7,7 +7,7 @@ Each IR constraint kind maps to one rule in `CONSTRAINT_RULES`, by what it needs
   the gradients themselves are taken by the backend's step (`ganspec.train.tf_step`).
 - `OutputRule`: a penalty on two stochastic critic passes (CT-GAN consistency).
 - `AfterUpdateRule`: a change of the critic weights after each update (weight clipping).
-- `ArchitectureRule`: built into the critic (spectral normalization, `ganspec.build`).
+- `ArchitectureRule`: built into the critic (spectral normalization, `ganspec.networks`).
 
 Lazy regularization (Karras et al. 2020, StyleGAN2, sec. 3.1): a constraint with
 `every: N` applies on every N-th critic update only, scaled by N (`lazy_scale`).
@@ -128,7 +128,7 @@ CONSTRAINT_RULES: dict[str, object] = {
     "r2": GradientRule(points=PENALTY_POINTS["fake"], penalty=zero_centered_penalty),
     "consistency": OutputRule(penalty=consistency_term),
     "weight_clip": AfterUpdateRule(new_value=clipped),
-    "spectral_norm": ArchitectureRule(where="ganspec.build.spectral_norm.SpectralNormalization"),
+    "spectral_norm": ArchitectureRule(where="ganspec.networks.spectral_norm.SpectralNormalization"),
 }
 
 

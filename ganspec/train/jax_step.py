@@ -28,8 +28,8 @@ import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ganspec.build import critic_input, pack_samples  # noqa: E402
-from ganspec.train import constraints as C  # noqa: E402
+from ganspec.networks import critic_input, pack_samples  # noqa: E402
+from ganspec.train import constraints  # noqa: E402
 from ganspec.train.objectives import plain_targets  # noqa: E402
 from ganspec.train.optimizers import unrolled_updates  # noqa: E402
 from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
@@ -268,7 +268,7 @@ class JaxTrainStep(StepBase):
         total = jnp.float32(0.0)
         for (constraint, rule), at in zip(self.penalties, points):
             def compute(other, c=constraint, r=rule, x=at):
-                if isinstance(r, C.GradientRule):
+                if isinstance(r, constraints.GradientRule):
                     return self._gradient_term(c_train, other, c, r, x, labels)
                 second, other = self._critic_call(c_train)(real, labels, other)
                 # CT-GAN: d_real is the first dropout pass over the real batch; this is the second.
@@ -276,7 +276,7 @@ class JaxTrainStep(StepBase):
             if constraint.every == 1:
                 term, c_other = compute(c_other)
             else:
-                scale = C.lazy_scale(constraint, critic_updates)
+                scale = constraints.lazy_scale(constraint, critic_updates)
                 term, c_other = jax.lax.cond(
                     scale > 0, lambda other, s=scale, f=compute: _scaled(s, f(other)),
                     lambda other: (jnp.float32(0.0), other), c_other)
@@ -289,14 +289,14 @@ class JaxTrainStep(StepBase):
                                                     training=True)
             return jnp.sum(out.astype(jnp.float32)), other
         gradients, c_other = jax.grad(outputs, has_aux=True)(points)
-        penalty = rule.penalty(constraint, C.squared_norms(pack_samples(gradients, self.pack)))
+        penalty = rule.penalty(constraint, constraints.squared_norms(pack_samples(gradients, self.pack)))
         return jnp.asarray(penalty, jnp.float32), tuple(c_other)
 
     def _after_update(self, old, new, critic_updates):
         if not self.after_updates:
             return new
         for constraint, rule in self.after_updates:
-            apply = C.lazy_scale(constraint, critic_updates)
+            apply = constraints.lazy_scale(constraint, critic_updates)
             clipped = [rule.new_value(constraint, w) for w in new]
             new = clipped if constraint.every == 1 else [jnp.where(apply > 0, c, w) for c, w in zip(clipped, new)]
         return new

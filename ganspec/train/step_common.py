@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import keras
 
-from ganspec.build import build_critic, build_generator
-from ganspec.build.keras_models import Maxout
-from ganspec.train import constraints as C
+from ganspec.networks import build_critic, build_generator
+from ganspec.networks.keras_models import Maxout
+from ganspec.train import constraints
 from ganspec.train.objectives import critic_targets, objective_losses, plain_targets
 from ganspec.train.optimizers import make_optimizers
 from ganspec.train.schedules import critic_steps_at
@@ -86,9 +86,9 @@ class StepBase:
         self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
         self.losses = objective_losses(spec.objective)
         self.pack = spec.critic.pack
-        rules = [(c, C.constraint_rule(c)) for c in spec.constraints]
-        self.penalties = [(c, r) for c, r in rules if isinstance(r, (C.GradientRule, C.OutputRule))]
-        self.after_updates = [(c, r) for c, r in rules if isinstance(r, C.AfterUpdateRule)]
+        rules = [(c, constraints.constraint_rule(c)) for c in spec.constraints]
+        self.penalties = [(c, r) for c, r in rules if isinstance(r, (constraints.GradientRule, constraints.OutputRule))]
+        self.after_updates = [(c, r) for c, r in rules if isinstance(r, constraints.AfterUpdateRule)]
         self.seed_generator = keras.random.SeedGenerator(spec.seed)
         self.seed_state = self.seed_generator.state  # saved in checkpoints
         # Keras leaves its layers' RNG states (dropout) out of saved weights; checkpoints need them.
@@ -106,7 +106,7 @@ class StepBase:
 
     def _penalty_points(self, real, fake):
         """Where each gradient penalty looks, drawn on every critic update (lazy ones too), in order."""
-        return [r.points(c, real, fake, self.seed_generator) if isinstance(r, C.GradientRule) else None
+        return [r.points(c, real, fake, self.seed_generator) if isinstance(r, constraints.GradientRule) else None
                 for c, r in self.penalties]
 
     def _targets(self, decisions):

@@ -29,8 +29,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ganspec.build import critic_input, pack_samples  # noqa: E402
-from ganspec.train import constraints as C  # noqa: E402
+from ganspec.networks import critic_input, pack_samples  # noqa: E402
+from ganspec.train import constraints  # noqa: E402
 from ganspec.train.objectives import plain_targets  # noqa: E402
 from ganspec.train.optimizers import unrolled_updates  # noqa: E402
 from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
@@ -240,13 +240,13 @@ class TrainStep(StepBase, tf.Module):
             if constraint.every == 1:
                 total += compute()
             else:
-                scale = C.lazy_scale(constraint, self.critic_updates)
+                scale = constraints.lazy_scale(constraint, self.critic_updates)
                 total += tf.cond(scale > 0, lambda s=scale, f=compute: s * f(), lambda: tf.constant(0.0))
         return total
 
     def _gradient_term(self, constraint, rule, points, real, labels, d_real):
         gradients, _ = critic_input_gradients(self.critic, points, labels, self.pack)
-        return rule.penalty(constraint, C.squared_norms(pack_samples(gradients, self.pack)))
+        return rule.penalty(constraint, constraints.squared_norms(pack_samples(gradients, self.pack)))
 
     def _output_term(self, constraint, rule, points, real, labels, d_real):
         # CT-GAN: d_real is the first dropout pass over the real batch; one more pass is the second.
@@ -254,7 +254,7 @@ class TrainStep(StepBase, tf.Module):
 
     def _after_update(self, first: bool = False):
         for constraint, rule in self.after_updates:
-            apply = C.lazy_scale(constraint, self.critic_updates)
+            apply = constraints.lazy_scale(constraint, self.critic_updates)
             for variable in self.critic.trainable_variables:
                 new = rule.new_value(constraint, variable)
                 variable.assign(new if first or constraint.every == 1 else ops.where(apply > 0, new, variable))
@@ -307,8 +307,8 @@ class TrainStep(StepBase, tf.Module):
 
 
 PENALTY_TERMS = {
-    C.GradientRule: TrainStep._gradient_term,
-    C.OutputRule: TrainStep._output_term,
+    constraints.GradientRule: TrainStep._gradient_term,
+    constraints.OutputRule: TrainStep._output_term,
 }
 
 

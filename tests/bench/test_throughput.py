@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ganspec.build import build_critic  # noqa: E402
-from ganspec.build.keras_models import critic_input  # noqa: E402
+from ganspec.networks import build_critic  # noqa: E402
+from ganspec.networks.keras_models import critic_input  # noqa: E402
 from ganspec.load import load, load_text  # noqa: E402
 from ganspec.run.trainer import Trainer  # noqa: E402
 from ganspec.train.step_common import joins_critic_calls, per_sample  # noqa: E402
@@ -177,7 +177,7 @@ def load_bench():
 ])
 def test_hand_written_models_match_the_spec(name, generator, critic):
     """bench/throughput.py times the same networks: equal weight shapes and parameter counts."""
-    from ganspec.build import build_generator
+    from ganspec.networks import build_generator
 
     bench = load_bench()
     spec = load(SPECS / f"{name}.gan").spec

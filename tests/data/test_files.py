@@ -9,7 +9,7 @@ from PIL import Image
 from ganspec.data import load_data, load_source
 from ganspec.data.arrays import read_idx
 from ganspec.data.registry import Request
-from ganspec.spec.components import SOURCES
+from ganspec.ir.components import SOURCES
 from tests.data.conftest import make_spec, write_idx
 
 

@@ -56,5 +56,5 @@ def test_missing_real_data_fails_under_ci_and_skips_elsewhere(tmp_path, monkeypa
     with pytest.raises(pytest.fail.Exception, match="real MNIST data not found: t10k.gz missing"):
         require_files(tmp_path, ["t10k.gz"])
     monkeypatch.setenv("CI", "false")
-    with pytest.raises(pytest.skip.Exception, match="see shared/data/README.md"):
+    with pytest.raises(pytest.skip.Exception, match="set GANSPEC_DATA to the folder that holds mnist"):
         require_files(tmp_path, ["t10k.gz"])

@@ -6,7 +6,7 @@ import pytest
 
 from ganspec.data import LOADERS
 from ganspec.data.registry import register
-from ganspec.spec.components import SOURCES
+from ganspec.ir.components import SOURCES
 
 
 def test_every_source_has_a_loader():

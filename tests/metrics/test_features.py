@@ -14,15 +14,15 @@ import pytest
 from ganspec.metrics import METRIC_FUNCTIONS, Reference
 from ganspec.metrics import features as F
 from ganspec.metrics.images import check_comparable, frechet_distance, inception_score
-from ganspec.spec.components import Fid, InceptionScore, Kid, PrecisionRecall
+from ganspec.ir.components import Fid, InceptionScore, Kid, PrecisionRecall
 
 
 @cache
 def mnist(folder: Path, name: str, scale=(-1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """Images in `scale` and labels of one MNIST file pair, by ganspec's own loader."""
     from ganspec.data import load_source
-    from ganspec.spec.components import Idx
-    from ganspec.spec.ir import Data
+    from ganspec.ir.components import Idx
+    from ganspec.ir.spec import Data
 
     source = Idx(images=str(folder / f"{name}-images-idx3-ubyte.gz"),
                  labels=str(folder / f"{name}-labels-idx1-ubyte.gz"))

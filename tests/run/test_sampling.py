@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from ganspec.build import build_generator  # noqa: E402
+from ganspec.networks import build_generator  # noqa: E402
 from ganspec.load import load_text  # noqa: E402
 from ganspec.run import sampling  # noqa: E402
 from ganspec.run.sampling import Sampler, batchnorm_layers, generate, latent_batch, with_standing_stats  # noqa: E402

@@ -12,10 +12,10 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ganspec.build import pack_samples  # noqa: E402
+from ganspec.networks import pack_samples  # noqa: E402
 from ganspec.load import load_text  # noqa: E402
-from ganspec.spec.components import CONSTRAINTS  # noqa: E402
-from ganspec.train import constraints as C  # noqa: E402
+from ganspec.ir.components import CONSTRAINTS  # noqa: E402
+from ganspec.train import constraints  # noqa: E402
 from ganspec.train.tf_step import compile_training, critic_input_gradients  # noqa: E402
 
 W = np.array([0.3, -1.2, 2.0, 0.5], "float32")
@@ -36,14 +36,14 @@ def linear_critic(weights, bias=0.7):
 def penalty_of(kind, critic, pack=1, **params):
     """Through the TF gradient computation: penalty at points from the rule's sampler."""
     constraint = CONSTRAINTS[kind](**params)
-    rule = C.constraint_rule(constraint)
+    rule = constraints.constraint_rule(constraint)
     points = rule.points(constraint, tf.constant(REAL), tf.constant(FAKE), keras.random.SeedGenerator(1))
     gradients, _ = critic_input_gradients(critic, points, pack=pack)
-    return float(rule.penalty(constraint, C.squared_norms(pack_samples(gradients, pack))))
+    return float(rule.penalty(constraint, constraints.squared_norms(pack_samples(gradients, pack))))
 
 
 def test_every_constraint_kind_has_a_rule():
-    assert set(CONSTRAINTS.names()) == set(C.CONSTRAINT_RULES)
+    assert set(CONSTRAINTS.names()) == set(constraints.CONSTRAINT_RULES)
 
 
 @pytest.mark.parametrize("at", ["interpolates", "real", "fake", "perturbed_real"])
@@ -81,7 +81,7 @@ def test_gradient_penalty_of_a_packed_critic_uses_the_whole_pack():
 
 def test_interpolates_lie_between_real_and_fake():
     constraint = CONSTRAINTS["gradient_penalty"]()
-    points = ops.convert_to_numpy(C.interpolates(constraint, REAL, FAKE, keras.random.SeedGenerator(3)))
+    points = ops.convert_to_numpy(constraints.interpolates(constraint, REAL, FAKE, keras.random.SeedGenerator(3)))
     alpha = (points - FAKE) / (REAL - FAKE)
     np.testing.assert_allclose(alpha, alpha[:, :1].repeat(4, axis=1), rtol=1e-3, atol=1e-4)  # one alpha per sample
     assert alpha.min() >= 0 and alpha.max() <= 1 and alpha[:, 0].std() > 0.1
@@ -90,7 +90,7 @@ def test_interpolates_lie_between_real_and_fake():
 def test_perturbed_real_points_stay_near_the_data():
     """DRAGAN: x + alpha * noise * std(x) * U[0, 1]."""
     constraint = CONSTRAINTS["gradient_penalty"](at="perturbed_real", noise=0.5)
-    points = ops.convert_to_numpy(C.perturbed_real(constraint, REAL, FAKE, keras.random.SeedGenerator(3)))
+    points = ops.convert_to_numpy(constraints.perturbed_real(constraint, REAL, FAKE, keras.random.SeedGenerator(3)))
     offset = points - REAL
     assert offset.min() >= 0 and offset.max() <= 0.5 * REAL.std() + 1e-6 and offset.max() > 0
 
@@ -98,9 +98,9 @@ def test_perturbed_real_points_stay_near_the_data():
 def test_gradient_penalty_math_given_norms():
     constraint = CONSTRAINTS["gradient_penalty"](weight=3.0)
     squared = np.array([0.0, 4.0, 9.0], "float32")  # norms 0, 2, 3
-    assert float(C.gradient_penalty(constraint, squared)) == pytest.approx(3.0 * (1 + 1 + 4) / 3, rel=1e-5)
+    assert float(constraints.gradient_penalty(constraint, squared)) == pytest.approx(3.0 * (1 + 1 + 4) / 3, rel=1e-5)
     one_sided = CONSTRAINTS["gradient_penalty"](weight=3.0, one_sided=True)
-    assert float(C.gradient_penalty(one_sided, squared)) == pytest.approx(3.0 * (0 + 1 + 4) / 3, rel=1e-5)
+    assert float(constraints.gradient_penalty(one_sided, squared)) == pytest.approx(3.0 * (0 + 1 + 4) / 3, rel=1e-5)
 
 
 def test_consistency_term():
@@ -108,14 +108,14 @@ def test_consistency_term():
     constraint = CONSTRAINTS["consistency"](weight=2.0, margin=0.1)
     first = np.array([[0.0], [1.0], [0.5]], "float32")
     second = np.array([[0.05], [0.5], [1.5]], "float32")
-    assert float(C.consistency_term(constraint, first, second)) == pytest.approx(2.0 * (0 + 0.4 + 0.9) / 3)
+    assert float(constraints.consistency_term(constraint, first, second)) == pytest.approx(2.0 * (0 + 0.4 + 0.9) / 3)
 
 
 def test_lazy_regularization_scales_every_nth_update():
     constraint = CONSTRAINTS["r1"](every=4)
-    scales = [float(C.lazy_scale(constraint, tf.constant(step, tf.int64))) for step in range(9)]
+    scales = [float(constraints.lazy_scale(constraint, tf.constant(step, tf.int64))) for step in range(9)]
     assert scales == [4, 0, 0, 0, 4, 0, 0, 0, 4]
-    assert C.lazy_scale(CONSTRAINTS["r1"](), 5) == 1.0
+    assert constraints.lazy_scale(CONSTRAINTS["r1"](), 5) == 1.0
 
 
 TOY = """

@@ -10,8 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ganspec.spec.components import F_DIVERGENCES, OBJECTIVES  # noqa: E402
-from ganspec.spec.ir import Tricks  # noqa: E402
+from ganspec.ir.components import F_DIVERGENCES, OBJECTIVES  # noqa: E402
+from ganspec.ir.spec import Tricks  # noqa: E402
 from ganspec.train.objectives import (  # noqa: E402
     F_DIVERGENCE_FUNCTIONS,
     OBJECTIVE_LOSSES,

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ganspec.load import load_text  # noqa: E402
-from ganspec.spec.components import LR_SCHEDULES, OPTIMIZERS  # noqa: E402
+from ganspec.ir.components import LR_SCHEDULES, OPTIMIZERS  # noqa: E402
 from ganspec.train.optimizers import (  # noqa: E402
     LR_SCHEDULE_BUILDERS,
     OPTIMIZER_BUILDERS,

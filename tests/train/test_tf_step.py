@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ganspec.load import load_text  # noqa: E402
-from ganspec.spec.components import F_DIVERGENCES  # noqa: E402
+from ganspec.ir.components import F_DIVERGENCES  # noqa: E402
 from ganspec.train.tf_step import compile_training  # noqa: E402
 
 TOY = """

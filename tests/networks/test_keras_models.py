@@ -10,7 +10,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from ganspec.build import (  # noqa: E402
+from ganspec.networks import (  # noqa: E402
     LAYER_BUILDERS,
     SpectralNormalization,
     build_critic,
@@ -22,7 +22,7 @@ from ganspec.build import (  # noqa: E402
 from ganspec.diagnostics import has_errors  # noqa: E402
 from ganspec.explain import network_tables  # noqa: E402
 from ganspec.load import load, load_text  # noqa: E402
-from ganspec.spec.layers import LAYERS, WRAPPERS  # noqa: E402
+from ganspec.ir.layers import LAYERS, WRAPPERS  # noqa: E402
 from tests.conftest import SPECS, all_spec_files  # noqa: E402
 
 # Every layer kind and block, with the awkward cases: valid padding, strided residual

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ganspec.load import load, load_text
-from ganspec.spec.resolve import resolve_file
+from ganspec.ir.resolve import resolve_file
 
 BASE = """
 let hidden = 64

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field
 
-from ganspec.spec.base import Component, Registry
+from ganspec.ir.base import Component, Registry
 
 LAYERS = Registry("layer")
 Shape = tuple[int, ...]

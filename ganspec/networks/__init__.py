@@ -1,6 +1,6 @@
 """Stage 5a: the typed spec -> Keras 3 models (generator and critic)."""
 
-from ganspec.build.keras_models import (
+from ganspec.networks.keras_models import (
     LAYER_BUILDERS,
     build_critic,
     build_generator,
@@ -11,7 +11,7 @@ from ganspec.build.keras_models import (
     pack_samples,
     with_label_channels,
 )
-from ganspec.build.spectral_norm import SpectralNormalization
+from ganspec.networks.spectral_norm import SpectralNormalization
 
 __all__ = [
     "LAYER_BUILDERS",

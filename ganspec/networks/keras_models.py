@@ -2,7 +2,7 @@
 
 Each builder takes the IR layer, the incoming Keras tensor and the build context, and
 returns the outgoing tensor. Shapes and weight counts agree with the static inference
-in `ganspec.spec.layers` (padding rules, bias flags, residual projections, the
+in `ganspec.ir.layers` (padding rules, bias flags, residual projections, the
 spectral-norm vector u); `tests/build` checks this for every spec in `specs/`.
 """
 
@@ -17,10 +17,10 @@ from typing import Callable
 import keras
 from keras import ops
 
-from ganspec.build.spectral_norm import SpectralNormalization
+from ganspec.networks.spectral_norm import SpectralNormalization
 from ganspec.checks import critic_input_shape, data_sample_shape, generator_input_shape
-from ganspec.spec import layers as L
-from ganspec.spec.ir import Spec
+from ganspec.ir import layers as L
+from ganspec.ir.spec import Spec
 
 SEED_MODULUS = 2**31 - 1
 

@@ -17,10 +17,10 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from ganspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, error, has_errors
-from ganspec.spec import raw as R
-from ganspec.spec.base import Component, Node, Registry
-from ganspec.spec.ir import Spec
-from ganspec.spec.layers import LAYERS, WRAPPERS, Repeat
+from ganspec.ir import raw as R
+from ganspec.ir.base import Component, Node, Registry
+from ganspec.ir.spec import Spec
+from ganspec.ir.layers import LAYERS, WRAPPERS, Repeat
 from ganspec.syntax import ast
 from ganspec.syntax.parser import decode, parse
 
@@ -499,7 +499,7 @@ class Typer:
     def value(self, annotation, raw: R.RValue, where: str, field_info=None):
         core, registry, optional = _unwrap(annotation)
         if field_info is not None:
-            from ganspec.spec.base import registry_of
+            from ganspec.ir.base import registry_of
 
             registry = registry or registry_of(field_info)
         if optional and isinstance(raw, R.RVal) and raw.value is None:
@@ -658,7 +658,7 @@ def _first_named(fields, cls) -> str:
 
 
 def _other_registry(name: str, registry: Registry) -> str | None:
-    from ganspec.spec.components import all_registries
+    from ganspec.ir.components import all_registries
 
     for other in all_registries():
         if other is not registry and name in other:

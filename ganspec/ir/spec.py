@@ -10,8 +10,8 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, field_validator
 
-from ganspec.spec.base import Node
-from ganspec.spec.components import (
+from ganspec.ir.base import Node
+from ganspec.ir.components import (
     CONSTRAINTS,
     METRICS,
     OBJECTIVES,
@@ -20,7 +20,7 @@ from ganspec.spec.components import (
     SCHEDULES,
     SOURCES,
 )
-from ganspec.spec.layers import AnyLayer
+from ganspec.ir.layers import AnyLayer
 
 Pos = Annotated[int, Field(gt=0)]
 Prob = Annotated[float, Field(ge=0, le=1)]

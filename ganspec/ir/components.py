@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import Field
 
-from ganspec.spec.base import Component, Registry
+from ganspec.ir.base import Component, Registry
 
 Pos = Annotated[int, Field(gt=0)]
 PosFloat = Annotated[float, Field(gt=0)]
@@ -581,7 +581,7 @@ class Samples(Metric):
 
 def all_registries() -> list[Registry]:
     """Every registry of the language, layers included."""
-    from ganspec.spec.layers import LAYERS, WRAPPERS
+    from ganspec.ir.layers import LAYERS, WRAPPERS
 
     return [LAYERS, WRAPPERS, SOURCES, PRIORS, OBJECTIVES, CONSTRAINTS, SCHEDULES, LR_SCHEDULES, OPTIMIZERS, METRICS]
 

@@ -8,7 +8,7 @@ import struct
 import zipfile
 from pathlib import Path
 
-from ganspec.spec.components import Source
+from ganspec.ir.components import Source
 
 IDX_DTYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
 
