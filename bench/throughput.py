@@ -9,7 +9,7 @@ iterations per second after warm-up.
 
 - ganspec: `specs/wgan_gp.gan` (keras.io WGAN-GP, batch 64, 5 critic steps) and `specs/dcgan.gan`
   (TensorFlow DCGAN tutorial, batch 256, 1:1), run the way `ganspec run` runs them: the
-  `Trainer`'s own data feed (`Trainer._batches`) and its compiled step (`compile_training`).
+  data feed of `ganspec run` (`data.feed.iteration_feed`) and its compiled step (`compile_training`).
 - hand-written: `keras_io_wgan_gp_step` and `tf_tutorial_dcgan_step` below (the references), the
   code of the keras.io example and of the TensorFlow tutorial, on Keras models built layer by
   layer with the same layers as the spec (weight shapes and parameter counts are asserted equal
@@ -205,12 +205,14 @@ def same_architecture(ours: keras.Model, theirs: keras.Model) -> None:
 
 def hand_written_contender(name: str, make_step, make_models, spec, trainer, critic_steps: int = 1) -> Contender:
     """A hand-written loop on models equal to ganspec's, fed the same tf.data batches of real data."""
+    from ganspec.data.tf_pipeline import tf_batches
+
     start = time.perf_counter()
     generator, critic = make_models()
     same_architecture(trainer.step.generator, generator)
     same_architecture(trainer.step.critic, critic)
     step = make_step(generator, critic)
-    ds = trainer.dataset.tf_batches(spec.train.batch, spec.seed, start_batch=0)
+    ds = tf_batches(trainer.dataset, spec.train.batch, spec.seed, start_batch=0)
     if critic_steps > 1:
         ds = ds.batch(critic_steps, drop_remainder=True)
     batches = iter(ds.prefetch(2))

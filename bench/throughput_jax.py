@@ -99,7 +99,7 @@ def iteration_flops(trainer) -> float | None:
     step = trainer.step
     real = jnp.zeros((trainer.spec.steps.critic, trainer.spec.train.batch, *trainer.dataset.sample_shape),
                      jnp.float32)
-    return xla_flops(step._compiled, step._current(), real, None)
+    return xla_flops(step._compiled, step._current(), real, None, trainer.spec.steps.critic)
 
 
 # ---- hand-written JAX ------------------------------------------------------------------------
@@ -167,9 +167,9 @@ def hand_written_jax(spec, trainer) -> Contender:
                    values(c_opt.variables), values(generator.trainable_variables),
                    values(generator.non_trainable_variables)),
              "g_opt": values(g_opt.variables), "key": jax.random.PRNGKey(0)}
-    from ganspec.data.prefetch import iteration_batches
+    from ganspec.data.feed import iteration_feed
 
-    batches = iteration_batches(trainer.dataset, batch, spec.seed, 0, 0, lambda i: k)
+    batches = iteration_feed(trainer.dataset, spec, 0, 0, "jax")
     build = time.perf_counter() - start
 
     def iteration():
@@ -249,9 +249,9 @@ def hand_written_torch(spec, trainer) -> Contender:
     g_opt = torch.optim.Adam(generator.parameters(), lr=hp_g.lr, betas=(hp_g.beta1, hp_g.beta2))
     c_opt = torch.optim.Adam(critic.parameters(), lr=hp_c.lr, betas=(hp_c.beta1, hp_c.beta2))
     batch, dim, k = spec.train.batch, spec.latent.dim, spec.steps.critic
-    from ganspec.data.prefetch import iteration_batches
+    from ganspec.data.feed import iteration_feed
 
-    batches = iteration_batches(trainer.dataset, batch, spec.seed, 0, 0, lambda i: k)
+    batches = iteration_feed(trainer.dataset, spec, 0, 0, "jax")
     build = time.perf_counter() - start
 
     def iteration():

@@ -56,16 +56,17 @@ def paired_ratio(ours: Contender, theirs: Contender, warmup: int) -> dict:
 
 def ganspec_contender(spec, spec_dir: Path) -> tuple[Contender, object]:
     """ganspec's trainer: its data feed and its compiled step, as `ganspec run` drives them."""
+    from ganspec.data.feed import iteration_feed
     from ganspec.run.trainer import Trainer
 
     start = time.perf_counter()
     trainer = Trainer(spec, run=None, spec_dir=spec_dir, display=None)
     trainer.prepare()
-    batches = trainer._batches()
+    batches = iteration_feed(trainer.dataset, spec, 0, 0, trainer.backend)
     build = time.perf_counter() - start
 
     def iteration():
-        real, labels, _ = next(batches)
-        float(trainer.step(real, labels)["generator_loss"])
+        real, labels, critic_steps = next(batches)
+        float(trainer.step(real, labels, critic_steps=critic_steps)["generator_loss"])
 
     return Contender("ganspec", build, iteration), trainer

@@ -37,11 +37,11 @@ def cold_run(specs: Path) -> tuple[float, float]:
 
 def warm_throughput(files: list[Path], repeat: int) -> float:
     from ganspec.load import load
-    from ganspec.ir import resolve
+    from ganspec.resolve import evaluate
 
     rates = []
     for _ in range(repeat):
-        resolve._parse_cached.cache_clear()
+        evaluate._parse_cached.cache_clear()
         start = time.perf_counter()
         for path in files:
             load(path)

@@ -2,7 +2,8 @@
 
 __version__ = "0.1.0"
 
-import os as _os
+# Before any module of the package can import a backend: the environment they start in is
+# decided in ganspec.backend.
+from ganspec.backend import prepare_environment as _prepare_environment  # noqa: E402
 
-# TensorFlow's C++ INFO lines (oneDNN notices) would drown the run display.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_prepare_environment()

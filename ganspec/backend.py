@@ -1,10 +1,13 @@
-"""Which Keras backend a command runs on, and switching to it before Keras is imported.
+"""Which Keras backend a command runs on, and the process environment the backends start in.
 
 Precedence: `--backend` on the command line, then the `KERAS_BACKEND` environment variable
 (when it names a backend ganspec trains on), then the spec's `train.backend` (default
 tensorflow). Keras fixes its backend when it is first imported, so `activate` must run before
 anything imports Keras; in a process where Keras already runs on another backend it refuses
 with a clear message. Importing this module imports neither Keras nor a backend.
+
+The environment variables the backends read when they are first imported are decided here
+only: `prepare_environment` (called when `ganspec` is imported) and `claim_backend`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import importlib.util
 import os
 import sys
 
+from ganspec.diagnostics import SpecError, error
+
 BACKENDS = ("tensorflow", "jax")
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
 INSTALL_HINTS = {
@@ -22,12 +27,30 @@ INSTALL_HINTS = {
 }
 STEP_MODULES = {"tensorflow": "ganspec.train.tf_step", "jax": "ganspec.train.jax_step"}
 
+# TensorFlow's C++ INFO lines (oneDNN notices) would drown the run display; a user's own
+# setting wins.
+TF_CPP_MIN_LOG_LEVEL = "2"
 
-class BackendError(Exception):
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+
+class BackendError(SpecError):
+    """The backend a command asked for cannot run in this process (E501)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(error("E501", message, hint=hint))
+
+
+def prepare_environment() -> None:
+    """Set what every backend reads at import and ganspec wants in any process: quiet C++ logs."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_CPP_MIN_LOG_LEVEL)
+
+
+def claim_backend(name: str) -> None:
+    """Set `KERAS_BACKEND` to `name` before Keras is imported; ImportError when it names another
+    (a module written for one backend imported in a process meant for the other)."""
+    chosen = os.environ.get("KERAS_BACKEND", name)
+    if chosen != name:
+        raise ImportError(f"this module needs KERAS_BACKEND={name} before Keras is imported, not {chosen}")
+    os.environ["KERAS_BACKEND"] = name
 
 
 def choose(spec_backend: str, flag: str | None = None) -> tuple[str, str]:
@@ -48,6 +71,7 @@ def current() -> str | None:
 
 
 def available(name: str) -> bool:
+    """Whether the backend's package is installed (without importing it)."""
     return importlib.util.find_spec(PACKAGES[name]) is not None
 
 
@@ -63,10 +87,33 @@ def activate(name: str) -> None:
         raise BackendError(f"the {name} backend is not installed", INSTALL_HINTS[name])
     os.environ["KERAS_BACKEND"] = name
     if name == "tensorflow":
-        from ganspec.run.quiet import import_tensorflow
-
         import_tensorflow()
     import keras  # noqa: F401  (fixes the backend now)
+
+
+def import_tensorflow():
+    """`import tensorflow` without the C++ start-up notices that TF_CPP_MIN_LOG_LEVEL cannot
+    silence: file descriptor 2 goes to /dev/null for the duration."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    prepare_environment()
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # stderr replaced (e.g. captured by a test runner)
+        import tensorflow
+
+        return tensorflow
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, fd)
+        import tensorflow
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+    return tensorflow
 
 
 def step_module(name: str | None = None):

@@ -1,6 +1,8 @@
 """Diagnostics: errors and warnings as data (code, severity, message, position, hint).
 
-Every stage reports problems by returning `Diagnostic` values; only the CLI prints.
+Every stage reports problems by returning `Diagnostic` values (or raising a `SpecError` that
+carries them); only a command's `Report` (ganspec.report.report) prints them and turns them
+into the exit code.
 """
 
 from __future__ import annotations
@@ -75,6 +77,14 @@ CODES: dict[str, str] = {
     "W408": "consistency-without-dropout",
     "W411": "trick-without-effect",
     "W412": "data-unreadable",
+    # the command line and the machine a command runs on
+    "E500": "bad-usage",
+    "E501": "backend-unavailable",
+    "E502": "not-a-run-directory",
+    "E503": "no-such-checkpoint",
+    "E504": "changed-spec",
+    "E505": "incomparable-runs",
+    "E506": "features-unavailable",
 }
 
 
@@ -115,10 +125,12 @@ class Diagnostic:
 
 
 def error(code: str, message: str, span: Span | None = None, hint: str | None = None, notes=()) -> Diagnostic:
+    """An error diagnostic."""
     return Diagnostic(code, Severity.ERROR, message, span, hint, tuple(notes))
 
 
 def warning(code: str, message: str, span: Span | None = None, hint: str | None = None, notes=()) -> Diagnostic:
+    """A warning diagnostic."""
     return Diagnostic(code, Severity.WARNING, message, span, hint, tuple(notes))
 
 
@@ -164,4 +176,5 @@ def did_you_mean(word: str, choices) -> str | None:
 
 
 def has_errors(diagnostics) -> bool:
+    """Whether any of the diagnostics is an error."""
     return any(d.severity is Severity.ERROR for d in diagnostics)

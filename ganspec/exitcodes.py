@@ -1,4 +1,7 @@
-"""Process exit codes of the `ganspec` command, in one place."""
+"""Process exit codes of the `ganspec` command, in one place.
+
+Which one a command returns is decided by `ganspec.report.report.decide_exit_code`, from the
+diagnostics the command reported (and, for `run`, how training ended)."""
 
 OK = 0
 WARNINGS_STRICT = 1  # validate --strict found warnings

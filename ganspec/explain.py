@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ganspec.checks import critic_input_shape, data_sample_shape, generator_input_shape
 from ganspec.ir import layers as L
+from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape
 from ganspec.ir.spec import Spec
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ganspec.checks import run_checks
 from ganspec.diagnostics import has_errors
-from ganspec.ir.resolve import Resolved, resolve_file, resolve_text
+from ganspec.resolve import Resolved, resolve_file, resolve_text
 
 
 def load(path: str | Path, overrides=None, checks: bool = True) -> Resolved:

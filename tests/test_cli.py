@@ -181,3 +181,17 @@ def test_internal_errors_are_reported_not_raised(monkeypatch, capsys, files):
 
 def test_console_script_is_installed():
     assert shutil.which("ganspec") is not None
+
+
+def test_command_line_mistakes_are_diagnostics(files, capsys):
+    code, out, _ = run(capsys, "explain", "--set", "train.batch", str(files / "good.gan"))
+    assert code == exitcodes.INVALID and "error[E105] bad-override: --set train.batch: expected `path=value`" in out
+    code, out, _ = run(capsys, "run")
+    assert code == exitcodes.INVALID and "error[E500] bad-usage: give a spec to run, or --resume RUN_DIR" in out
+    code, out, _ = run(capsys, "sample", str(files))
+    assert code == exitcodes.UNREADABLE and "error[E502] not-a-run-directory" in out
+
+
+def test_validate_a_folder_without_specs_says_so(tmp_path, capsys):
+    code, out, _ = run(capsys, "validate", str(tmp_path))
+    assert code == exitcodes.UNREADABLE and f"no .gan files in {tmp_path}" in out

@@ -12,7 +12,10 @@ from pathlib import Path
 from ganspec.diagnostics import Diagnostic, Span, error, warning
 from ganspec.ir import components
 from ganspec.ir import layers as L
-from ganspec.ir.datashape import find_data_file, sample_shape
+from ganspec.ir.datashape import find_data_file
+from ganspec.ir.shapes import (
+    critic_input_shape, data_sample_shape, fmt_shape, generator_input_shape, source_sample_shape,
+)
 from ganspec.ir.spec import Spec
 
 
@@ -33,30 +36,6 @@ class Context:
         return span or self.spec.span
 
 
-def fmt_shape(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")" if shape is not None else "unknown"
-
-
-def generator_input_shape(spec: Spec) -> tuple[int, ...]:
-    extra = spec.conditional.classes if spec.conditional else 0
-    return (spec.latent.input_dim + extra,)
-
-
-def critic_input_shape(spec: Spec, sample: tuple[int, ...]) -> tuple[int, ...]:
-    """Data sample shape as the critic sees it: packed (PacGAN) and with label channels."""
-    channels = sample[-1] * spec.critic.pack
-    if spec.conditional:
-        channels += spec.conditional.classes
-    return tuple(sample[:-1]) + (channels,)
-
-
-def data_sample_shape(spec: Spec, spec_dir) -> tuple[tuple[int, ...] | None, str | None]:
-    shape, problem = sample_shape(spec.data.source, spec_dir)
-    if shape is not None and spec.data.resize is not None and len(shape) == 3:
-        shape = tuple(spec.data.resize) + (shape[2],)
-    return shape, problem
-
-
 def check_data_files(ctx: Context):
     """Data files (training and reference data) must exist. Example: `idx("missing.gz")` -> W406
     (an error at `run`)."""
@@ -74,9 +53,7 @@ def check_reference_shape(ctx: Context):
     reference = ctx.spec.evaluate.reference
     if reference is None or ctx.data_shape is None:
         return
-    shape, _ = sample_shape(reference, ctx.spec_dir)
-    if shape is not None and ctx.spec.data.resize is not None and len(shape) == 3:
-        shape = tuple(ctx.spec.data.resize) + (shape[2],)
+    shape, _ = source_sample_shape(ctx.spec, reference, ctx.spec_dir)
     if shape is not None and shape != ctx.data_shape:
         yield error("E204", f"the reference data has samples of shape {fmt_shape(shape)}, the training data "
                             f"{fmt_shape(ctx.data_shape)}", ctx.span(reference))
@@ -241,7 +218,7 @@ def check_sigmoid_output(ctx: Context):
         return
     objective = spec.objective
     reads_logits = objective.expects_logits and getattr(objective, "reads_logits", True)
-    if reads_logits or objective.wasserstein or objective.kind == "hinge":
+    if reads_logits or objective.unbounded_critic:
         what = "reads the critic output as a logit" if reads_logits else "needs an unbounded critic output"
         yield warning("W403", f"the critic ends in sigmoid, but the {objective.kind} objective {what}",
                       ctx.span(last), "remove the final sigmoid: the loss is computed from logits, stably")
@@ -303,7 +280,7 @@ def check_tricks_fit_objective(ctx: Context):
     spec = ctx.spec
     tricks = spec.tricks
     used = [n for n in ("label_smoothing", "label_flip", "label_noise") if getattr(tricks, n)]
-    if used and spec.objective.kind in ("wasserstein", "hinge"):
+    if used and not spec.objective.real_fake_targets:
         yield warning("W411", f"{used[0]} has no effect with the {spec.objective.kind} objective "
                               "(it has no real/fake targets)", ctx.span(tricks, used[0]))
 

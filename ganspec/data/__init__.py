@@ -1,12 +1,13 @@
 """The data stage of `ganspec run`: a resolved spec's `data` section -> a `Dataset` of real samples.
 
     dataset = load_data(spec, spec_dir)
-    for x in dataset.numpy_batches(64, seed=spec.seed): ...       # numpy, no TensorFlow
-    ds = dataset.tf_batches(64, seed=spec.seed, start_batch=step)  # tf.data, resumes exactly
+    for x in dataset.numpy_batches(64, seed=spec.seed): ...                     # numpy, no TensorFlow
+    ds = tf_pipeline.tf_batches(dataset, 64, seed=spec.seed, start_batch=step)  # tf.data, resumes exactly
+    batches = feed.iteration_feed(dataset, spec, iteration, step, backend)      # what training reads
 
 Each source kind has one loader in `LOADERS` (toy.py, arrays.py, tfds_source.py). Problems
 are raised as `DataError`, whose diagnostic points at the spec line that named the data.
-TensorFlow is imported only by `tf_batches` and by the tfds loader.
+TensorFlow is imported only by `tf_pipeline` (and the tf.data feed) and by the tfds loader.
 """
 
 from __future__ import annotations

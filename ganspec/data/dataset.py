@@ -1,8 +1,8 @@
 """Loaded data and its batches: toy streams and in-memory arrays, in numpy (no TensorFlow here).
 
 Batch order is a pure function of (seed, batch position), so a resumed run that asks for
-`start_batch=N` gets exactly the batches a fresh run gets after N batches. `tf_batches`
-builds the same batches as a `tf.data.Dataset`; it imports TensorFlow only when called.
+`start_batch=N` gets exactly the batches a fresh run gets after N batches.
+`tf_pipeline.tf_batches` serves the same batches as a `tf.data.Dataset`.
 """
 
 from __future__ import annotations
@@ -47,10 +47,6 @@ class Dataset(abc.ABC):
         """Endless float32 batches (x, or (x, y) when conditional), starting at batch `start_batch`."""
 
     @abc.abstractmethod
-    def tf_batches(self, batch_size: int, seed: int, start_batch: int = 0):
-        """The batches of `numpy_batches` as a prefetched, endless `tf.data.Dataset`."""
-
-    @abc.abstractmethod
     def sample(self, n: int, seed: int, with_labels: bool = False):
         """n real samples (float32), for metrics; with labels as a second array when asked."""
 
@@ -70,11 +66,6 @@ class ToyDataset(Dataset):
     def numpy_batches(self, batch_size, seed, start_batch=0):
         for batch in count(start_batch):
             yield self.draw(stream(seed, BATCH_STREAM, batch), batch_size).astype(np.float32)
-
-    def tf_batches(self, batch_size, seed, start_batch=0):
-        from ganspec.data.tf_pipeline import generated_batches
-
-        return generated_batches(self, batch_size, seed, start_batch)
 
     def sample(self, n, seed, with_labels=False):
         if with_labels:
@@ -238,11 +229,6 @@ class ArrayDataset(Dataset):
         for indices in self.index_batches(batch_size, seed, start_batch):
             x = self.take(indices)
             yield (x, self.labels[indices]) if self.conditional else x
-
-    def tf_batches(self, batch_size, seed, start_batch=0):
-        from ganspec.data.tf_pipeline import array_batches
-
-        return array_batches(self, batch_size, seed, start_batch)
 
     def sample(self, n, seed, with_labels=False):
         if n > self.size:

@@ -1,17 +1,12 @@
-"""The NumPy data feed of backends without tf.data (JAX): each iteration's k real batches stacked
-into one array [k, batch, ...], prepared ahead by a background thread. No TensorFlow here.
-
-The batches are `Dataset.numpy_batches`, the same batches in the same order as `tf_batches`, so
-a run resumes exactly on either backend.
+"""A thread feed for backends without tf.data (JAX): items of an iterator prepared ahead by a
+background thread (`feed.numpy_feed` stacks each iteration's NumPy batches there). No TensorFlow here.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Iterator
-
-import numpy as np
+from typing import Iterator
 
 
 class _Failure:
@@ -48,21 +43,3 @@ def prefetched(items: Iterator, depth: int = 4) -> Iterator:
     finally:
         stop.set()
 
-
-def iteration_batches(dataset, batch_size: int, seed: int, start_batch: int, start_iteration: int,
-                      critic_steps_at: Callable[[int], int], depth: int = 4) -> Iterator:
-    """(real [k, batch, ...], labels [k, batch] or None, k) per generator iteration, from
-    `start_iteration` whose first batch is batch number `start_batch`; prefetched."""
-    def stacked():
-        batches = dataset.numpy_batches(batch_size, seed, start_batch)
-        iteration = start_iteration
-        while True:
-            k = critic_steps_at(iteration)
-            items = [next(batches) for _ in range(k)]
-            if dataset.conditional:
-                yield np.stack([x for x, _ in items]), np.stack([y for _, y in items]).astype(np.int32), k
-            else:
-                yield np.stack(items), None, k
-            iteration += 1
-
-    return prefetched(stacked(), depth)

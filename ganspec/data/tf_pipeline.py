@@ -1,14 +1,17 @@
 """The tf.data side of the data stage; the only module here that imports TensorFlow at the top.
 
+    ds = tf_batches(dataset, 64, seed=spec.seed, start_batch=step)  # endless, resumes exactly
+
 Batch order comes from the numpy side (`index_batches`, toy generators), so TensorFlow and
 numpy batches are the same batches; TensorFlow does the gathering, scaling and resizing.
+This module reads `dataset.py`; nothing there reads this one.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from ganspec.data.dataset import ArrayDataset, Preprocess, ToyDataset
+from ganspec.data.dataset import ArrayDataset, Dataset, Preprocess, ToyDataset
 
 AUTOTUNE = tf.data.AUTOTUNE
 CACHE_CHUNK = 4096
@@ -59,6 +62,19 @@ def array_batches(dataset: ArrayDataset, batch_size: int, seed: int, start_batch
         fetch = images
     ds = indices.map(fetch, num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.prefetch(AUTOTUNE)
+
+
+# One tf.data construction per kind of Dataset.
+TF_BATCHES = {
+    ToyDataset: generated_batches,
+    ArrayDataset: array_batches,
+}
+
+
+def tf_batches(dataset: Dataset, batch_size: int, seed: int, start_batch: int = 0) -> tf.data.Dataset:
+    """The batches of `dataset.numpy_batches` as a prefetched, endless `tf.data.Dataset`."""
+    kind = next(k for k in type(dataset).__mro__ if k in TF_BATCHES)
+    return TF_BATCHES[kind](dataset, batch_size, seed, start_batch)
 
 
 def stacked_batches(ds: tf.data.Dataset, count: int) -> tf.data.Dataset:

@@ -215,6 +215,9 @@ OBJECTIVES = Registry("objective")
 class Objective(Component):
     expects_logits: ClassVar[bool] = False  # the critic's output is read as a logit
     wasserstein: ClassVar[bool] = False  # needs a Lipschitz critic
+    unbounded_critic: ClassVar[bool] = False  # the loss reads a raw, unbounded critic output (no final sigmoid)
+    real_fake_targets: ClassVar[bool] = True  # D is trained towards real/fake targets (label tricks act on them)
+    classification_loss: ClassVar[bool] = True  # the critic loss nears 0 only when D separates real from fake
 
     def generator_saturates(self) -> bool:
         return False
@@ -245,6 +248,9 @@ class Wasserstein(Objective):
 
     kind: Literal["wasserstein"] = "wasserstein"
     wasserstein: ClassVar = True
+    unbounded_critic: ClassVar = True
+    real_fake_targets: ClassVar = False
+    classification_loss: ClassVar = False
 
 
 @OBJECTIVES.register
@@ -252,6 +258,9 @@ class Hinge(Objective):
     """Lim & Ye 2017; Miyato et al. 2018 eq. 17: E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]."""
 
     kind: Literal["hinge"] = "hinge"
+    unbounded_critic: ClassVar = True
+    real_fake_targets: ClassVar = False
+    classification_loss: ClassVar = False
 
 
 @OBJECTIVES.register
@@ -302,6 +311,7 @@ class FDivergence(Objective):
     activation: Literal["paper", "identity"] = "paper"
     positional: ClassVar = ("divergence",)
     expects_logits: ClassVar = True
+    classification_loss: ClassVar = False
 
 
 # ---- constraints and regularizers of the critic ------------------------------------------
@@ -501,10 +511,28 @@ METRICS = Registry("metric")
 Features = Literal["classifier", "inception"]
 
 
+def _feature_settings(kind: str, reference: bool = True) -> tuple[str, ...]:
+    """Result keys recording what a score on network features depends on: `<kind>_<field>`."""
+    fields = ("features", "weights_sha256", "samples", *(("reference", "reference_samples") if reference else ()),
+              "parameters", "classifier_accuracy")
+    return tuple(f"{kind}_{field}" for field in fields)
+
+
 class Metric(Component):
+    """A metric's result is a flat dict of named values (stored as is in metrics.jsonl, eval-*.json);
+    the class says which of its keys are scores and which are settings, i.e. how the scores were
+    computed (extractor, weights hash, sample counts...): scores are comparable only when their
+    settings agree. A metric with `context_of` is also reported for real training images and for
+    uniform noise, as `<kind>_real_floor` and `<kind>_noise`."""
+
     samples: Pos = 10_000
     needs_images: ClassVar[bool] = False
     needs_toy: ClassVar[bool] = False
+    score_keys: ClassVar[tuple[str, ...]] = ()
+    lower_is_better: ClassVar[tuple[str, ...]] = ()  # score keys where lower is better; higher for the others
+    setting_keys: ClassVar[tuple[str, ...]] = ()
+    context_of: ClassVar[str | None] = None  # the score put in context by the real floor and noise value
+    records_reference: ClassVar[bool] = False  # scores depend on a named real set, recorded as <kind>_reference
 
 
 @METRICS.register
@@ -515,6 +543,9 @@ class ModeCoverage(Metric):
     samples: Pos = 2500
     positional: ClassVar = ("samples",)
     needs_toy: ClassVar = True
+    score_keys: ClassVar = ("modes_covered", "high_quality_percent", "reverse_kl")
+    lower_is_better: ClassVar = ("reverse_kl",)
+    setting_keys: ClassVar = ("modes_total",)
 
 
 @METRICS.register
@@ -524,6 +555,9 @@ class WassersteinDistance(Metric):
     kind: Literal["wasserstein_distance"] = "wasserstein_distance"
     samples: Pos = 1000
     positional: ClassVar = ("samples",)
+    score_keys: ClassVar = ("wasserstein_distance",)
+    lower_is_better: ClassVar = ("wasserstein_distance",)
+    context_of: ClassVar = "wasserstein_distance"
 
 
 @METRICS.register
@@ -534,6 +568,11 @@ class Fid(Metric):
     features: Features = "classifier"
     positional: ClassVar = ("samples",)
     needs_images: ClassVar = True
+    score_keys: ClassVar = ("fid",)
+    lower_is_better: ClassVar = ("fid",)
+    setting_keys: ClassVar = _feature_settings("fid")
+    context_of: ClassVar = "fid"
+    records_reference: ClassVar = True
 
 
 @METRICS.register
@@ -546,6 +585,11 @@ class Kid(Metric):
     subset_size: Pos = 1000
     positional: ClassVar = ("samples",)
     needs_images: ClassVar = True
+    score_keys: ClassVar = ("kid", "kid_std_error")
+    lower_is_better: ClassVar = ("kid",)
+    setting_keys: ClassVar = _feature_settings("kid")
+    context_of: ClassVar = "kid"
+    records_reference: ClassVar = True
 
 
 @METRICS.register
@@ -557,6 +601,8 @@ class InceptionScore(Metric):
     splits: Pos = 10
     positional: ClassVar = ("samples",)
     needs_images: ClassVar = True
+    score_keys: ClassVar = ("inception_score", "inception_score_std")
+    setting_keys: ClassVar = _feature_settings("inception_score", reference=False)
 
 
 @METRICS.register
@@ -568,6 +614,9 @@ class PrecisionRecall(Metric):
     k: Pos = 3
     positional: ClassVar = ("samples",)
     needs_images: ClassVar = True
+    score_keys: ClassVar = ("precision", "recall")
+    setting_keys: ClassVar = _feature_settings("precision_recall")
+    records_reference: ClassVar = True
 
 
 @METRICS.register

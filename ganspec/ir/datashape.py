@@ -1,4 +1,6 @@
-"""The shape of one data sample, found without TensorFlow (file headers, known data sets)."""
+"""The shape of one data sample, found without TensorFlow (file headers, known data sets),
+and where data files are looked up. What the spec then does to that shape (`resize`,
+packing, label channels) is in `ganspec.ir.shapes`."""
 
 from __future__ import annotations
 

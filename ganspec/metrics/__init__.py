@@ -8,9 +8,12 @@ only, so every backend shares them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Callable
 
 import numpy as np
+
+from ganspec.ir.components import METRICS, Metric
 
 
 @dataclass
@@ -40,28 +43,68 @@ def available(kind: str) -> bool:
     return kind in METRIC_FUNCTIONS
 
 
-# Result keys that describe how a number was computed rather than being a score.
-SETTING_SUFFIXES = ("features", "extractor", "weights_sha256", "reference", "samples", "reference_samples",
-                    "parameters", "accuracy", "_total", "_real_floor", "_noise")
+# ---- what each key of a result is ------------------------------------------------------------
+# Results are stored as flat dicts (metrics.jsonl, eval-*.json); the registered metric classes
+# declare which of their keys are scores, settings (how the scores were computed) and context.
 
 
-def is_setting(key: str, value) -> bool:
-    """True for the facts recorded beside scores (extractor, weights hash, counts...)."""
-    return isinstance(value, str) or key.endswith(SETTING_SUFFIXES) or isinstance(value, (dict, list))
+def context_keys(kind: str) -> tuple[str, str]:
+    """Keys of what a metric with context gives for real training images (the floor a perfect
+    generator would reach) and for uniform noise."""
+    return f"{kind}_real_floor", f"{kind}_noise"
+
+
+@cache
+def _declared_keys() -> dict[str, tuple[type[Metric], str]]:
+    table: dict[str, tuple[type[Metric], str]] = {}
+    for cls in METRICS.items.values():
+        table.update({key: (cls, "score") for key in cls.score_keys})
+        table.update({key: (cls, "setting") for key in cls.setting_keys})
+        if cls.context_of:
+            table.update({key: (cls, "context") for key in context_keys(cls.kind_name())})
+    return table
+
+
+def declared(key: str) -> tuple[type[Metric], str] | None:
+    """The metric class that declares a result key, and the key's role ("score", "setting" or
+    "context"); None for a key no registered metric gives. A run's second metric of one kind
+    prefixes its keys with the kind (`fid.fid_features`), and is read as the first."""
+    table = _declared_keys()
+    if key in table:
+        return table[key]
+    kind, dot, bare = key.partition(".")
+    if dot and bare in table and table[bare][0].kind_name() == kind:
+        return table[bare]
+    return None
+
+
+def role(key: str, value) -> str:
+    """What a result value is: "score", "setting" (extractor, weights hash, counts...) or "context"
+    (real floor, noise value). Text and containers are always settings; a key no metric declares
+    is a score when it is a number."""
+    if isinstance(value, (str, dict, list)):
+        return "setting"
+    found = declared(key)
+    if found is None:
+        return "score" if isinstance(value, (int, float)) else "setting"
+    return found[1]
 
 
 def scores(results: dict) -> dict:
     """Only the numbers of a result dict that are scores."""
-    return {k: v for k, v in results.items() if not is_setting(k, v)}
-
-
-CONTEXT_SUFFIXES = ("_real_floor", "_noise")
+    return {k: v for k, v in results.items() if role(k, v) == "score"}
 
 
 def shown(results: dict) -> dict:
     """Scores with their context (real-vs-real floor, pure-noise value), for people to read."""
-    return {k: v for k, v in results.items() if not is_setting(k, v) or
-            (k.endswith(CONTEXT_SUFFIXES) and isinstance(v, (int, float)))}
+    return {k: v for k, v in results.items() if role(k, v) == "score" or
+            (role(k, v) == "context" and isinstance(v, (int, float)))}
+
+
+def lower_is_better(key: str) -> bool:
+    """Whether a lower value of the score `key` is better (the metric's class says; higher otherwise)."""
+    found = declared(key)
+    return found is not None and key.rpartition(".")[2] in found[0].lower_is_better
 
 
 @metric("mode_coverage")

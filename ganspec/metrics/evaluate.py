@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from ganspec.metrics import METRIC_FUNCTIONS, Reference
+from ganspec.metrics import METRIC_FUNCTIONS, Reference, context_keys
 
 # fake = generate(n, seed)
 Generate = Callable[[int, int], np.ndarray]
@@ -30,9 +30,9 @@ class Evaluator:
     _context: dict = field(default_factory=dict, init=False)
 
     def metrics(self, override=None):
-        """The metric nodes to compute (the spec's, or `override`), grids excluded."""
+        """The metric nodes to compute (the spec's, or `override`); the sample grid has no scores."""
         nodes = override if override is not None else self.spec.evaluate.metrics
-        return [m for m in nodes if m.kind != "samples"]
+        return [m for m in nodes if type(m).score_keys]
 
     def reference(self, n: int) -> Reference:
         """n real samples from the reference data (evaluate.reference, else the training data)."""
@@ -72,7 +72,7 @@ class Evaluator:
             view = Reference(ref.real[:n], ref.modes, ref.mode_std, ref.name, ref.value_range)
             for key, value in fn(node, fake, view).items():
                 results[f"{node.kind}.{key}" if key in results else key] = value
-            if node.kind in CONTEXT_METRICS:
+            if type(node).context_of:
                 results.update(self.context(node, fn, view))
         return results, skipped
 
@@ -90,11 +90,7 @@ class Evaluator:
             real = train.sample(n, seed=self.spec.seed + REFERENCE_SEED + 1)
             low, high = ref.value_range
             noise = np.random.default_rng(0).uniform(low, high, size=ref.real.shape).astype(np.float32)
-            score = CONTEXT_METRICS[node.kind]
-            self._context[key] = {f"{node.kind}_real_floor": fn(node, real, ref)[score],
-                                  f"{node.kind}_noise": fn(node, noise, ref)[score]}
+            score = type(node).context_of
+            floor_key, noise_key = context_keys(node.kind)
+            self._context[key] = {floor_key: fn(node, real, ref)[score], noise_key: fn(node, noise, ref)[score]}
         return self._context[key]
-
-
-# Metrics shown with their real-vs-real floor and pure-noise value: kind -> the score's key.
-CONTEXT_METRICS = {"fid": "fid", "kid": "kid", "wasserstein_distance": "wasserstein_distance"}

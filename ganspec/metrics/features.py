@@ -31,6 +31,8 @@ from typing import Callable
 
 import numpy as np
 
+from ganspec.diagnostics import SpecError, error
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 CLASSIFIER_WEIGHTS = WEIGHTS_DIR / "mnist_classifier.weights.h5"
 CLASSIFIER_CARD = WEIGHTS_DIR / "mnist_classifier.json"
@@ -46,13 +48,19 @@ INCEPTION_SIZE = 299
 CACHE_ENV = "GANSPEC_CACHE"
 
 
-class FeatureError(RuntimeError):
-    """A feature extractor cannot be used: missing or mismatched weights, unusable images."""
+class FeatureError(SpecError):
+    """A feature extractor cannot be used: missing or mismatched weights, unusable images (E506)."""
 
     def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(error("E506", message, hint=hint))
+
+    @property
+    def message(self) -> str:
+        return self.diagnostics[0].message
+
+    @property
+    def hint(self) -> str | None:
+        return self.diagnostics[0].hint
 
     def __str__(self) -> str:
         return self.message + (f"\n  hint: {self.hint}" if self.hint else "")

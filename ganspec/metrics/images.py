@@ -17,8 +17,8 @@ kind, what the numbers depend on:
      "fid_classifier_accuracy": 0.9908}
 
 (`<kind>_parameters`, e.g. "k=3", where the metric has any; the classifier's held-out accuracy
-where it computed the features). `check_comparable(a, b)` refuses to compare results whose
-settings differ.
+where it computed the features). Each metric's class (ganspec.ir.components) lists these keys, and
+`ganspec.metrics.comparison.check_comparable` refuses to compare results whose settings differ.
 """
 
 from __future__ import annotations
@@ -178,58 +178,6 @@ def precision_recall(real_features, fake_features, k: int = 3, chunk: int = 1000
     return precision, recall
 
 
-# ---- settings, and refusing to compare unlike results ------------------------------------------
-
-# What a score depends on, recorded as `<kind>_<field>` beside it; two scores are comparable only
-# when all of these agree. Longest first: "fid_reference_samples" is not a "reference".
-SETTING_FIELDS = ("reference_samples", "weights_sha256", "parameters", "features", "reference", "samples")
-USES_REFERENCE = {"fid", "kid", "precision_recall"}
-
-
-class IncomparableResults(ValueError):
-    """Two metric results were computed with different settings."""
-
-
-def settings_of(result: dict) -> dict[str, dict]:
-    """The settings recorded in a result dict (one metric's, or a run's merged results), by metric:
-    {"fid": {"features": "classifier", "weights_sha256": ..., "samples": 5000, ...}}."""
-    settings: dict[str, dict] = {}
-    for key, value in result.items():
-        for field in SETTING_FIELDS:
-            if key.endswith("_" + field) and len(key) > len(field) + 1:
-                settings.setdefault(key[:-len(field) - 1], {})[field] = value
-                break
-    return {name: fields for name, fields in settings.items() if "features" in fields}
-
-
-def settings_differences(a: dict, b: dict) -> list[str]:
-    """Why results a and b cannot be compared; empty when they can."""
-    settings_a, settings_b = settings_of(a), settings_of(b)
-    if not settings_a or not settings_b:
-        return ["a result records no metric settings (computed by an older ganspec, or not a metric result)"]
-    shared = sorted(settings_a.keys() & settings_b.keys())
-    if not shared:
-        return [f"no metric in common: {sorted(settings_a)} vs {sorted(settings_b)}"]
-    problems = []
-    for name in shared:
-        sa, sb = settings_a[name], settings_b[name]
-        for field in SETTING_FIELDS:
-            if sa.get(field) != sb.get(field):
-                problems.append(f"{name}: {field} {sa.get(field)!r} vs {sb.get(field)!r}")
-        kind = name.rsplit(".", 1)[-1]  # a run's second metric of one kind is "fid.fid"
-        if kind in USES_REFERENCE and (not sa.get("reference") or not sb.get("reference")):
-            problems.append(f"{name}: the reference set is not recorded, so the scores may use different real data")
-    return problems
-
-
-def check_comparable(a: dict, b: dict) -> None:
-    """Raise IncomparableResults unless a and b were computed with the same settings (feature
-    extractor and its weights, sample counts, reference set, metric parameters)."""
-    problems = settings_differences(a, b)
-    if problems:
-        raise IncomparableResults("these scores cannot be compared: " + "; ".join(problems))
-
-
 # ---- the registered metrics ------------------------------------------------------------------
 
 _MEMORY: dict[tuple, object] = {}  # reference statistics of unnamed references, by content
@@ -257,11 +205,12 @@ def _reference_statistics(ref: Reference, extractor, scale):
     return _MEMORY[key]
 
 
-def _settings(kind: str, extractor, fake, ref: Reference | None, **parameters) -> dict:
-    """`<kind>_<field>` entries: what a score of `kind` depends on."""
+def _settings(node, extractor, fake, ref: Reference, **parameters) -> dict:
+    """`<kind>_<field>` entries: what a score of the metric `node` depends on."""
+    kind = node.kind
     out = {f"{kind}_features": extractor.name, f"{kind}_weights_sha256": extractor.weights_sha256,
            f"{kind}_samples": len(fake)}
-    if ref is not None:
+    if type(node).records_reference:
         out[f"{kind}_reference"] = getattr(ref, "name", None) or None
         out[f"{kind}_reference_samples"] = len(ref.real)
     if parameters:
@@ -282,7 +231,7 @@ def fid_metric(node, fake: np.ndarray, ref: Reference) -> dict:
     extractor, scale = _features(node), reference_scale(ref)
     real = _reference_statistics(ref, extractor, scale)
     mean, cov = gaussian_statistics(extractor.extract(fake, scale).features)
-    return {"fid": frechet_distance(mean, cov, real.mean, real.cov), **_settings("fid", extractor, fake, ref)}
+    return {"fid": frechet_distance(mean, cov, real.mean, real.cov), **_settings(node, extractor, fake, ref)}
 
 
 @metric("kid")
@@ -294,7 +243,7 @@ def kid_metric(node, fake: np.ndarray, ref: Reference) -> dict:
     size = min(node.subset_size, len(fake_features), len(real.features))
     mean, error = kid(fake_features, real.features, node.subsets, size)
     return {"kid": mean, "kid_std_error": error,
-            **_settings("kid", extractor, fake, ref, subsets=node.subsets, subset_size=size)}
+            **_settings(node, extractor, fake, ref, subsets=node.subsets, subset_size=size)}
 
 
 @metric("inception_score")
@@ -304,7 +253,7 @@ def inception_score_metric(node, fake: np.ndarray, ref: Reference) -> dict:
     extractor, scale = _features(node), reference_scale(ref)
     mean, std = inception_score(extractor.extract(fake, scale).probabilities, node.splits)
     return {"inception_score": mean, "inception_score_std": std,
-            **_settings("inception_score", extractor, fake, None, splits=node.splits)}
+            **_settings(node, extractor, fake, ref, splits=node.splits)}
 
 
 @metric("precision_recall")
@@ -314,4 +263,4 @@ def precision_recall_metric(node, fake: np.ndarray, ref: Reference) -> dict:
     real = _reference_statistics(ref, extractor, scale)
     precision, recall = precision_recall(real.features, extractor.extract(fake, scale).features, node.k)
     return {"precision": precision, "recall": recall,
-            **_settings("precision_recall", extractor, fake, ref, k=node.k)}
+            **_settings(node, extractor, fake, ref, k=node.k)}

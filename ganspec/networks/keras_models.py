@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 from ganspec.networks.spectral_norm import SpectralNormalization
-from ganspec.checks import critic_input_shape, data_sample_shape, generator_input_shape
+from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape
 from ganspec.ir import layers as L
 from ganspec.ir.spec import Spec
 

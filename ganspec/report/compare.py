@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganspec.metrics import CONTEXT_SUFFIXES, is_setting
+from ganspec.metrics import role
+# `ganspec compare` reads the one comparability check here.
+from ganspec.metrics.comparison import IncomparableResults, check_comparable, settings_of  # noqa: F401
 
-
-class IncomparableRuns(ValueError):
-    """Two runs' numbers were computed with different settings."""
+IncomparableRuns = IncomparableResults  # runs' numbers computed with different settings
 
 
 def run_labels(paths: list[Path]) -> list[str]:
@@ -43,33 +43,13 @@ def evaluations(run_path: Path) -> list[dict]:
     return out
 
 
-def settings_of(evals: list[dict]) -> dict:
-    """The non-numeric facts that make numbers comparable (extractor, weights hash, reference...)."""
-    settings = {}
-    for e in evals:
-        for key, value in e.items():
-            if key != "iteration" and is_setting(key, value) and not key.endswith(CONTEXT_SUFFIXES):
-                settings[key] = value
-    return settings
-
-
-def check_comparable(named_settings: dict[str, dict]) -> None:
-    """Refuse when two runs computed the same kind of number with different settings."""
-    names = list(named_settings)
-    for key in {k for s in named_settings.values() for k in s}:
-        values = {n: named_settings[n][key] for n in names if key in named_settings[n]}
-        if len({json.dumps(v, sort_keys=True) for v in values.values()}) > 1:
-            detail = ", ".join(f"{n}: {v}" for n, v in values.items())
-            raise IncomparableRuns(f"`{key}` differs between runs ({detail}); their scores cannot be compared")
-
-
 def numeric_keys(evals_by_run: dict[str, list[dict]]) -> list[str]:
     keys = []
     for evals in evals_by_run.values():
         for e in evals:
             for key, value in e.items():
                 if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                        and key not in keys and not is_setting(key, value):
+                        and key not in keys and role(key, value) == "score":
                     keys.append(key)
     return keys
 

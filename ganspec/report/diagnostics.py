@@ -16,6 +16,10 @@ class SourceCache:
     def __init__(self, texts: dict[str, str] | None = None):
         self.texts = dict(texts or {})
 
+    def remember(self, file: str, text: str) -> None:
+        """Use `text` as the source of `file` (text that was never in a file, such as stdin)."""
+        self.texts[file] = text
+
     def line(self, file: str, number: int) -> str | None:
         if file not in self.texts:
             try:
@@ -59,6 +63,7 @@ def render_text(diag: Diagnostic, sources: SourceCache) -> str:
 
 
 def print_rich(console, diag: Diagnostic, sources: SourceCache) -> None:
+    """`render_text` on a Rich console, coloured by severity, then a blank line."""
     from rich.text import Text
 
     lines = render_text(diag, sources).split("\n")
@@ -103,6 +108,7 @@ def _esc_prop(text: str) -> str:
 
 
 def to_json(results: list[tuple[str, list[Diagnostic]]]) -> str:
+    """`validate --format json`: each file's diagnostics and counts, and a summary."""
     files = []
     for file, diags in results:
         files.append({

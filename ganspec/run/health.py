@@ -58,7 +58,7 @@ def vanishing_generator_gradients(history, spec):
 @rule
 def critic_collapse(history, spec):
     """A classification-style critic loss near 0 means D separates perfectly (no signal for G)."""
-    if spec.objective.kind in ("wasserstein", "hinge") or spec.objective.kind == "f_divergence":
+    if not spec.objective.classification_loss:
         return None
     losses = _recent(history, "critic_loss", 10)
     if len(losses) >= 10 and max(losses) < 1e-3:

@@ -9,7 +9,6 @@ checkpoint is kept), 2 invalid spec or data.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ganspec import exitcodes
+from ganspec.data.feed import iteration_feed
 from ganspec.metrics import scores, shown
 from ganspec.run import checkpoint
 from ganspec.run.display import Display, RateMeter
@@ -25,8 +25,6 @@ from ganspec.run.health import check_health
 from ganspec.run.images import image_grid, save_png, scatter
 from ganspec.run.rundir import RunDir
 from ganspec.ir.spec import Spec
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @dataclass
@@ -100,7 +98,8 @@ class Trainer:
         self.backend = backend.current()
         self.dataset = load_data(self.spec, self.spec_dir)
         preflight_metrics(self.spec)
-        self.step = backend.step_module(self.backend).compile_training(self.spec, spec_dir=self.spec_dir)
+        # The loaded data's sample shape: the critic is built without reading the data files again.
+        self.step = backend.step_module(self.backend).compile_training(self.spec, self.dataset.sample_shape)
         self.models = {"generator": self.step.generator, "critic": self.step.critic}
         if self.step.ema_generator is not None:
             self.models["generator_ema"] = self.step.ema_generator
@@ -135,41 +134,6 @@ class Trainer:
         return checkpoint.save(self.run, self.iteration, self.models, self.variables, state,
                                self.spec.train.keep_checkpoints)
 
-    # ---- data ----------------------------------------------------------------------------
-
-    def _batches(self):
-        """Yields (real [k, batch, ...], labels [k, batch] or None, k) per iteration, resuming exactly:
-        tf.data on TensorFlow, a prefetching NumPy feed of the same batches elsewhere."""
-        if self.backend != "tensorflow":
-            from ganspec.data.prefetch import iteration_batches
-
-            yield from iteration_batches(self.dataset, self.spec.train.batch, self.spec.seed, self.data_position,
-                                         self.iteration, self.step.critic_steps_at)
-            return
-        import tensorflow as tf
-
-        from ganspec.data.tf_pipeline import stacked_batches
-        from ganspec.train.schedules import critic_step_counts
-
-        spec = self.spec
-        ds = self.dataset.tf_batches(spec.train.batch, spec.seed, start_batch=self.data_position)
-        counts = critic_step_counts(spec)
-        if len(counts) == 1:  # the same k every iteration: tf.data stacks the k batches ahead of the step
-            k = counts[0]
-            for item in stacked_batches(ds, k):
-                yield (*item, k) if self.dataset.conditional else (item, None, k)
-            return
-        it = iter(ds)
-        iteration = self.iteration
-        while True:
-            k = self.step.critic_steps_at(iteration)
-            items = [next(it) for _ in range(k)]
-            if self.dataset.conditional:
-                yield tf.stack([x for x, _ in items]), tf.stack([y for _, y in items]), k
-            else:
-                yield tf.stack(items), None, k
-            iteration += 1
-
     # ---- the loop ------------------------------------------------------------------------
 
     def train(self, total: int) -> Outcome:
@@ -177,7 +141,7 @@ class Trainer:
         log_every = spec.train.log_every
         meter = RateMeter()
         self.display.start(spec.name, total, self.iteration, str(self.run.path))
-        batches = self._batches()
+        batches = iteration_feed(self.dataset, spec, self.iteration, self.data_position, self.backend)
         pending = None
         with StopSignals() as stop:
             try:
@@ -186,10 +150,10 @@ class Trainer:
                 meter.mark(self.iteration)
                 while self.iteration < total:
                     stop.check()
-                    real, labels, k = next(batches)
-                    pending = self.step(real, labels)
+                    real, labels, critic_steps = next(batches)
+                    pending = self.step(real, labels, critic_steps=critic_steps)
                     self.iteration += 1
-                    self.data_position += k
+                    self.data_position += critic_steps  # one real batch per critic step
                     last = self.iteration == total
                     if self.iteration % log_every == 0 or last:
                         scalars = {name: float(value) for name, value in pending.items()}
@@ -331,18 +295,17 @@ def preflight_metrics(spec: Spec) -> None:
                                   exc.hint)) from None
 
 
-# Metrics where lower is better; the others are "higher is better" for the summary.
-LOWER_IS_BETTER = {"reverse_kl", "wasserstein_distance", "fid", "kid"}
-
-
 def summarize(history: list[dict], evaluations: list[dict], iteration: int) -> dict:
-    """Last losses, and the best and last value of every evaluated metric."""
+    """Last losses, and the best and last value of every evaluated metric (best as its metric's
+    class says: lowest or highest)."""
+    from ganspec.metrics import lower_is_better
+
     summary = {"iterations": iteration, "last": history[-1] if history else {}, "metrics": {}}
     keys = {k for e in evaluations for k in scores(e) if k != "iteration"}
     for key in sorted(keys):
         points = [(e["iteration"], e[key]) for e in evaluations if isinstance(e.get(key), (int, float))]
         if not points:
             continue
-        best = (min if key in LOWER_IS_BETTER else max)(points, key=lambda p: p[1])
+        best = (min if lower_is_better(key) else max)(points, key=lambda p: p[1])
         summary["metrics"][key] = {"last": points[-1][1], "best": best[1], "best_at": best[0]}
     return summary

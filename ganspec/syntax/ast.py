@@ -1,7 +1,7 @@
 """Syntax tree of a .gan file: one small node type per grammar rule, each with its span.
 
 The tree keeps the source text of numbers so the formatter can print `7*7*256` or
-`2e-4` exactly as written; evaluation happens later, in `ganspec.ir.resolve`.
+`2e-4` exactly as written; evaluation happens later, in `ganspec.resolve`.
 """
 
 from __future__ import annotations

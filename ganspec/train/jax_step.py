@@ -3,25 +3,28 @@
 The same iteration as `ganspec.train.tf_step` (see `step_common` for the shared interface):
 `critic_steps` critic updates, each on its own real batch (an unrolled `lax.scan` over the stacked
 [critic_steps, batch, ...] input), then `spec.steps.generator` generator updates, then the EMA.
+`critic_steps` is a static argument the caller passes (the step schedule's answer): one compiled
+variant per distinct count.
 The models run through `stateless_call`, gradients come from `jax.value_and_grad` and the
 optimizers' `stateless_apply`; the penalties' input gradients from `jax.grad`. Losses, penalties,
 priors and schedules are the shared `keras.ops` functions; only this module is JAX-specific.
 
 State: the step keeps every value the iteration reads and writes (weights, optimizer slots,
-layer states, the EMA, its RNG state and counters) as a tuple of arrays between calls, the way
-Keras's own JAX trainer does, and writes them into the Keras variables on `sync()` (before a
-checkpoint, sampling or evaluation); `reload()` reads them back after a checkpoint was restored.
+layer states, the EMA, its RNG state and counters) as one named pytree, `StepState`, between
+calls (cf. flax's `TrainState`; Keras's own JAX trainer keeps such values too), and writes them
+into the Keras variables on `sync()` (before a checkpoint, sampling or evaluation); `reload()`
+reads them back after a checkpoint was restored.
 Randomness: the step's `keras.random.SeedGenerator(spec.seed)` runs inside a `StatelessScope`, so
 its state is a value threaded through the compiled function.
 """
 
 from __future__ import annotations
 
-import os
+from typing import NamedTuple
 
-if os.environ.get("KERAS_BACKEND", "jax") != "jax":  # pragma: no cover - guarded by ganspec.backend
-    raise ImportError("ganspec.train.jax_step needs KERAS_BACKEND=jax before Keras is imported")
-os.environ["KERAS_BACKEND"] = "jax"
+from ganspec.backend import claim_backend
+
+claim_backend("jax")  # before Keras is imported: Keras fixes its backend then
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -45,9 +48,42 @@ from ganspec.train.step_common import (  # noqa: E402
 if keras.backend.backend() != "jax":  # pragma: no cover - Keras was imported before with another backend
     raise ImportError(f"ganspec.train.jax_step needs the JAX backend; Keras runs on {keras.backend.backend()}")
 
-# The state tuple's fields, in order.
-FIELDS = ("g_train", "g_other", "c_train", "c_other", "g_opt", "c_opt", "ema", "seed", "iteration",
-          "critic_updates")
+
+class StepState(NamedTuple):
+    """Every value a compiled iteration reads and writes (a JAX pytree): arrays, or the Keras
+    variables that hold them between `sync()`s (`JaxTrainStep._variables`)."""
+
+    generator_trainable: tuple
+    generator_other: tuple  # non-trainable: batch-norm statistics, the layers' RNG states
+    critic_trainable: tuple
+    critic_other: tuple  # non-trainable: spectral-norm vectors, the layers' RNG states
+    generator_optimizer: tuple
+    critic_optimizer: tuple
+    ema: tuple  # the EMA generator's weights (empty without `ema`)
+    seed: object  # the step's SeedGenerator state
+    iteration: object  # generator iterations so far
+    critic_updates: object  # critic updates so far (the lazy penalties' clock)
+
+
+class CriticCarry(NamedTuple):
+    """What each critic update of an iteration reads and writes (the `lax.scan` carry)."""
+
+    critic_trainable: tuple
+    critic_other: tuple
+    critic_optimizer: tuple
+    generator_other: tuple  # the generator runs (batch norm, dropout) to make each fake batch
+    seed: object
+    critic_updates: object
+
+
+class GeneratorCarry(NamedTuple):
+    """What each generator update of an iteration reads and writes."""
+
+    generator_trainable: tuple
+    generator_other: tuple
+    generator_optimizer: tuple
+    critic_other: tuple  # the critic's layer states advance as it scores the fakes
+    seed: object
 
 
 def global_norm(gradients):
@@ -71,89 +107,111 @@ class JaxTrainStep(StepBase):
         self._fake_shape = tuple(generator.output_shape[1:])
         self._state = None
         # The state is donated: XLA updates it in place (the arrays of the previous iteration die).
-        self._compiled = jax.jit(self._iteration, donate_argnums=(0,))
+        self._compiled = jax.jit(self._iteration, donate_argnums=(0,), static_argnames=("critic_steps",))
 
-    # ---- the state tuple and the Keras variables ---------------------------------------------
+    # ---- the state and the Keras variables ---------------------------------------------------
 
-    def _variables(self):
+    def _variables(self) -> StepState:
+        """The Keras variables that hold the state between `sync()`s, field by field."""
         g, c = self.generator, self.critic
-        return (g.trainable_variables, g.non_trainable_variables, c.trainable_variables,
-                c.non_trainable_variables, self.generator_optimizer.variables, self.critic_optimizer.variables,
-                self.ema_generator.weights if self.ema_generator is not None else [],
-                [self.seed_state], [self.iteration], [self.critic_updates])
+        return StepState(
+            generator_trainable=tuple(g.trainable_variables),
+            generator_other=tuple(g.non_trainable_variables),
+            critic_trainable=tuple(c.trainable_variables),
+            critic_other=tuple(c.non_trainable_variables),
+            generator_optimizer=tuple(self.generator_optimizer.variables),
+            critic_optimizer=tuple(self.critic_optimizer.variables),
+            ema=tuple(self.ema_generator.weights) if self.ema_generator is not None else (),
+            seed=self.seed_state,
+            iteration=self.iteration,
+            critic_updates=self.critic_updates,
+        )
 
     def reload(self) -> None:
         """Read the state from the Keras variables again (after a checkpoint was restored into them)."""
         self._state = None
 
-    def _current(self):
+    def _current(self) -> StepState:
         if self._state is None:
             # Copies: the compiled step donates its input, and the Keras variables must stay valid.
-            self._state = tuple(tuple(jnp.array(v.value) for v in group) for group in self._variables())
+            self._state = StepState(*(tuple(jnp.array(v.value) for v in field) if isinstance(field, tuple)
+                                      else jnp.array(field.value) for field in self._variables()))
         return self._state
 
     def sync(self) -> None:
         """Write the state into the Keras variables (before saving, sampling or evaluating)."""
         if self._state is None:
             return
-        for group, values in zip(self._variables(), self._state):
-            for variable, value in zip(group, values):
+        for variables, values in zip(self._variables(), self._state):
+            if not isinstance(variables, tuple):
+                variables, values = (variables,), (values,)
+            for variable, value in zip(variables, values):
                 variable.assign(jnp.array(value))  # a copy: the next iteration donates the state
 
     # ---- public ------------------------------------------------------------------------------
 
-    def __call__(self, real_batches, real_labels=None) -> dict:
-        """Run one iteration; returns {metric name: scalar array}."""
+    def __call__(self, real_batches, real_labels=None, *, critic_steps: int) -> dict:
+        """Run one iteration of `critic_steps` critic updates; returns {metric name: scalar array}."""
         real_batches = jnp.asarray(real_batches, dtype=jnp.float32)
+        critic_steps = self._check_critic_steps(real_batches, critic_steps)
         if real_labels is not None:
             real_labels = jnp.asarray(real_labels, dtype=jnp.int32)
-        self._state, metrics = self._compiled(self._current(), real_batches, real_labels)
+        self._state, metrics = self._compiled(self._current(), real_batches, real_labels, critic_steps=critic_steps)
         return metrics
 
     # ---- the iteration -----------------------------------------------------------------------
 
-    def _iteration(self, state, real_batches, real_labels):
+    def _iteration(self, state: StepState, real_batches, real_labels, critic_steps: int):
         spec = self.spec
-        s = dict(zip(FIELDS, state))
-        iteration = s["iteration"][0]
         batch = real_batches.shape[1]
-        noise_std = instance_noise_std(spec, iteration)
+        noise_std = instance_noise_std(spec, state.iteration)
         names = CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
 
         def critic_update(carry, inputs):
             real, labels = inputs
             labels = self._one_hot(labels) if labels is not None else None
-            carry, metrics = self._critic_update(carry, s["g_train"], real, labels, noise_std)
+            carry, metrics = self._critic_update(carry, state.generator_trainable, real, labels, noise_std)
             return carry, {name: metrics[name] for name in names}
 
-        carry = (s["c_train"], s["c_other"], s["c_opt"], s["g_other"], s["seed"][0], s["critic_updates"][0])
+        carry = CriticCarry(state.critic_trainable, state.critic_other, state.critic_optimizer,
+                            state.generator_other, state.seed, state.critic_updates)
         # Unrolled: XLA compiles the k updates as straight-line code it can schedule across. As a
         # while loop the same iteration ran 0.72x a hand-written loop of k separate jitted calls
         # (keras.io WGAN-GP, batch 16, CPU); unrolled, 0.97x (bench/throughput.py --backend jax).
-        carry, per_step = jax.lax.scan(critic_update, carry, (real_batches, real_labels), unroll=True)
-        c_train, c_other, c_opt, g_other, seed, critic_updates = carry
+        critic, per_step = jax.lax.scan(critic_update, carry, (real_batches, real_labels), length=critic_steps,
+                                        unroll=True)
         results = {name: jnp.mean(values) for name, values in per_step.items()}
 
         last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
-        g_train, g_opt = s["g_train"], s["g_opt"]
+        generator = GeneratorCarry(state.generator_trainable, critic.generator_other, state.generator_optimizer,
+                                   critic.critic_other, critic.seed)
         totals = {name: jnp.float32(0.0) for name in GENERATOR_METRICS}
         for _ in range(spec.steps.generator):
-            (g_train, g_other, g_opt, c_other, seed), metrics = self._generator_update(
-                (g_train, g_other, g_opt, c_other, seed), c_train, real_batches[-1], last_labels, batch,
-                noise_std, c_opt)
+            generator, metrics = self._generator_update(generator, critic.critic_trainable, real_batches[-1],
+                                                        last_labels, batch, noise_std, critic.critic_optimizer)
             totals = {name: totals[name] + metrics[name] for name in GENERATOR_METRICS}
         results.update({name: value / spec.steps.generator for name, value in totals.items()})
 
-        ema = s["ema"]
+        ema = state.ema
         if self.ema_generator is not None:
-            ema = self._update_ema(ema, g_train + g_other, iteration)
+            ema = self._update_ema(ema, generator.generator_trainable + generator.generator_other, state.iteration)
         if spec.tricks.instance_noise is not None:
             results["instance_noise_std"] = jnp.asarray(noise_std, jnp.float32)
-        new_state = (g_train, g_other, c_train, c_other, g_opt, c_opt, ema, (seed,), (iteration + 1,),
-                     (critic_updates,))
+        new_state = StepState(
+            generator_trainable=generator.generator_trainable,
+            generator_other=generator.generator_other,
+            critic_trainable=critic.critic_trainable,
+            critic_other=generator.critic_other,
+            generator_optimizer=generator.generator_optimizer,
+            critic_optimizer=critic.critic_optimizer,
+            ema=ema,
+            seed=generator.seed,
+            iteration=state.iteration + 1,
+            critic_updates=critic.critic_updates,
+        )
         return new_state, results
 
-    def _critic_update(self, carry, g_train, real, labels, noise_std):
+    def _critic_update(self, carry: CriticCarry, g_train, real, labels, noise_std):
         spec, losses = self.spec, self.losses
         c_train, c_other, c_opt, g_other, seed, critic_updates = carry
         with self._random(seed) as scope:
@@ -184,9 +242,9 @@ class JaxTrainStep(StepBase):
         if losses.estimate:
             name, estimate = losses.estimate
             metrics[name] = estimate(loss, d_real, d_fake)
-        return (c_train, tuple(c_other), tuple(c_opt), tuple(g_other), seed, critic_updates + 1), metrics
+        return CriticCarry(c_train, tuple(c_other), tuple(c_opt), tuple(g_other), seed, critic_updates + 1), metrics
 
-    def _generator_update(self, carry, c_train, real, labels, batch, noise_std, c_opt):
+    def _generator_update(self, carry: GeneratorCarry, c_train, real, labels, batch, noise_std, c_opt):
         spec, losses = self.spec, self.losses
         g_train, g_other, g_opt, c_other, seed = carry
         with self._random(seed) as scope:
@@ -218,7 +276,7 @@ class JaxTrainStep(StepBase):
             "generator_loss": loss,
             "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer, g_opt),
         }
-        return (tuple(g_train), tuple(g_other), tuple(g_opt), tuple(c_other), seed), metrics
+        return GeneratorCarry(tuple(g_train), tuple(g_other), tuple(g_opt), tuple(c_other), seed), metrics
 
     # ---- pieces ------------------------------------------------------------------------------
 
@@ -368,6 +426,6 @@ def make_train_step(spec, generator, critic, generator_optimizer, critic_optimiz
     return JaxTrainStep(spec, generator, critic, generator_optimizer, critic_optimizer)
 
 
-def compile_training(spec, sample=None, spec_dir=None) -> JaxTrainStep:
-    """Build both networks and both optimizers from the spec, and the train step over them."""
-    return make_train_step(spec, *build_parts(spec, sample, spec_dir))
+def compile_training(spec, sample: tuple[int, ...]) -> JaxTrainStep:
+    """Build both networks (the critic for real samples of shape `sample`) and both optimizers, and the step."""
+    return make_train_step(spec, *build_parts(spec, sample))

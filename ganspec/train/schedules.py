@@ -1,19 +1,48 @@
 """Schedules over generator iterations, backend-neutral: critic steps per iteration and
-the instance-noise level. Learning-rate schedules live with the optimizers."""
+the instance-noise level. Learning-rate schedules live with the optimizers.
+
+The critic-step schedule is plain Python (the data feed reads it without Keras); the
+noise level is a `keras.ops` expression, so Keras is imported where it is computed.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
-from keras import ops
+
+@dataclass(frozen=True)
+class CriticSchedule:
+    """Critic steps (and real batches) per generator iteration: `counts[choose(iteration)]`.
+
+    Every iteration takes one of `counts`, so the distinct counts (one compiled step variant
+    each) come from the same definition as the count of any one iteration.
+    """
+
+    counts: tuple[int, ...]
+    choose: Callable[[int], int]  # generator iteration (from 0) -> index into `counts`
+
+    def critic_steps(self, iteration: int) -> int:
+        """Critic steps of generator iteration `iteration` (from 0)."""
+        return self.counts[self.choose(iteration)]
+
+    def distinct(self) -> list[int]:
+        """The critic-step counts this schedule can give, ascending."""
+        return sorted(set(self.counts))
 
 
-def wgan_warmup_critic_steps(schedule, declared: int, iteration: int) -> int:
+def constant_critic_steps(critic_steps: int) -> CriticSchedule:
+    """The declared `steps.critic` on every iteration."""
+    return CriticSchedule((critic_steps,), lambda iteration: 0)
+
+
+def wgan_warmup_critic_steps(schedule, declared: int) -> CriticSchedule:
     """Arjovsky et al. 2017, reference code: `critic` steps for the first `first` generator
     iterations and on every `every`-th one (to keep the critic near optimal); `declared` otherwise."""
-    if iteration < schedule.first or iteration % schedule.every == 0:
-        return schedule.critic
-    return declared
+    def warming_up(iteration: int) -> int:
+        return int(iteration < schedule.first or iteration % schedule.every == 0)
+
+    return CriticSchedule((declared, schedule.critic), warming_up)
 
 
 STEP_SCHEDULES: dict[str, Callable] = {
@@ -21,20 +50,22 @@ STEP_SCHEDULES: dict[str, Callable] = {
 }
 
 
-def critic_steps_at(spec, iteration: int) -> int:
-    """How many critic updates (and real batches) generator iteration `iteration` (from 0) uses."""
+def critic_schedule(spec) -> CriticSchedule:
+    """The critic-step schedule of a spec's `steps` block."""
     schedule = spec.steps.schedule
     if schedule is None:
-        return spec.steps.critic
-    return STEP_SCHEDULES[schedule.kind](schedule, spec.steps.critic, iteration)
+        return constant_critic_steps(spec.steps.critic)
+    return STEP_SCHEDULES[schedule.kind](schedule, spec.steps.critic)
+
+
+def critic_steps_at(spec, iteration: int) -> int:
+    """How many critic updates (and real batches) generator iteration `iteration` (from 0) uses."""
+    return critic_schedule(spec).critic_steps(iteration)
 
 
 def critic_step_counts(spec) -> list[int]:
     """The distinct critic-step counts a run uses (one compiled step variant each)."""
-    counts = {spec.steps.critic}
-    if spec.steps.schedule is not None:
-        counts.add(spec.steps.schedule.critic)
-    return sorted(counts)
+    return critic_schedule(spec).distinct()
 
 
 # Sonderby et al. 2017 (instance noise) and the lecture notes (seed 001): the noise level
@@ -42,9 +73,9 @@ def critic_step_counts(spec) -> list[int]:
 EXPONENTIAL_END = 0.01  # exponential decay reaches 1% of the initial std at `steps`
 
 NOISE_DECAYS: dict[str, Callable] = {
-    "none": lambda std, progress: std * ops.ones_like(progress),
-    "linear": lambda std, progress: std * ops.maximum(1.0 - progress, 0.0),
-    "exponential": lambda std, progress: std * ops.power(EXPONENTIAL_END, progress),
+    "none": lambda ops, std, progress: std * ops.ones_like(progress),
+    "linear": lambda ops, std, progress: std * ops.maximum(1.0 - progress, 0.0),
+    "exponential": lambda ops, std, progress: std * ops.power(EXPONENTIAL_END, progress),
 }
 
 
@@ -53,6 +84,8 @@ def instance_noise_std(spec, iteration):
     noise = spec.tricks.instance_noise
     if noise is None:
         return 0.0
+    from keras import ops  # here: importing Keras picks (and on TensorFlow imports) the backend
+
     steps = noise.steps or spec.train.iterations
     progress = ops.cast(iteration, "float32") / float(steps)
-    return NOISE_DECAYS[noise.decay](noise.std, progress)
+    return NOISE_DECAYS[noise.decay](ops, noise.std, progress)

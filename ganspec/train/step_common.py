@@ -1,17 +1,19 @@
 """What the backends' training steps share: metric names, which critics may score real and fake
 samples in one call, and building the models and optimizers of a spec.
 
-A step module (`tf_step`, `jax_step`) exposes `compile_training(spec, sample=None, spec_dir=None)`
-returning a step object with the same interface:
+A step module (`tf_step`, `jax_step`) exposes `compile_training(spec, sample)` (`sample`: one real
+sample's shape, as the data stage loaded it) returning a step object with the same interface:
 
-- `step(real [k, B, ...], labels [k, B] or None) -> {metric: scalar}`: one generator iteration
-  (k critic updates, each on its own real batch, then the generator updates, then the EMA);
+- `step(real [k, B, ...], labels [k, B] or None, critic_steps=k) -> {metric: scalar}`: one generator
+  iteration (k critic updates, each on its own real batch, then the generator updates, then the EMA).
+  k comes from the step schedule (`schedules.critic_schedule`, through the data feed), never from the
+  input's shape; each distinct k compiles its own variant;
 - `generator`, `critic`, `ema_generator` (or None), `generator_optimizer`, `critic_optimizer`;
 - `seed_state`, `iteration`, `critic_updates`, `network_state`: the Keras variables a checkpoint
   needs beyond the models' weights and the optimizers' variables;
-- `critic_steps_at(iteration)`; `sync()` writes any state the step keeps outside the Keras
-  variables back into them (before saving, sampling or evaluating); `reload()` reads the variables
-  again (after a checkpoint was restored into them).
+- `sync()` writes any state the step keeps outside the Keras variables back into them (before
+  saving, sampling or evaluating); `reload()` reads the variables again (after a checkpoint was
+  restored into them).
 
 Random draws happen in the same order on both backends (z, instance noise on the real and the fake
 batch, label targets, the penalty points of each penalty in order), each from the step's
@@ -27,7 +29,6 @@ from ganspec.networks.keras_models import Maxout
 from ganspec.train import constraints
 from ganspec.train.objectives import critic_targets, objective_losses, plain_targets
 from ganspec.train.optimizers import make_optimizers
-from ganspec.train.schedules import critic_steps_at
 
 CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_norm")
 GENERATOR_METRICS = ("generator_loss", "generator_grad_norm")
@@ -60,10 +61,10 @@ def joins_critic_calls(critic, batch) -> bool:
     return per_sample(critic) and batch is not None and batch <= JOIN_MAX_BATCH
 
 
-def build_parts(spec, sample=None, spec_dir=None):
-    """(generator, critic, generator optimizer, critic optimizer) for a spec."""
+def build_parts(spec, sample: tuple[int, ...]):
+    """(generator, critic, generator optimizer, critic optimizer) for a spec and one real sample's shape."""
     generator = build_generator(spec)
-    critic = build_critic(spec, sample, spec_dir)
+    critic = build_critic(spec, sample=tuple(sample))
     generator_optimizer, critic_optimizer = make_optimizers(spec)
     return generator, critic, generator_optimizer, critic_optimizer
 
@@ -97,9 +98,13 @@ class StepBase:
         generator_optimizer.build(generator.trainable_variables)
         critic_optimizer.build(critic.trainable_variables)
 
-    def critic_steps_at(self, iteration: int) -> int:
-        """Real batches the given generator iteration takes (the WGAN warm-up schedule)."""
-        return critic_steps_at(self.spec, iteration)
+    def _check_critic_steps(self, real_batches, critic_steps: int) -> int:
+        """`critic_steps` as a Python int (one compiled variant per value), checked against the input."""
+        critic_steps = int(critic_steps)
+        if real_batches.shape[0] != critic_steps:
+            raise ValueError(f"{critic_steps} critic steps need {critic_steps} real batches, "
+                             f"got {real_batches.shape[0]}")
+        return critic_steps
 
     def _one_hot(self, labels):
         return keras.ops.one_hot(labels, self.spec.conditional.classes)

@@ -2,9 +2,9 @@
 
 An iteration is `critic_steps` critic updates, each on its own real batch (the input
 is stacked as [critic_steps, batch, ...]), then `spec.steps.generator` generator
-updates, then the EMA of the generator weights. The number of critic steps is read
-from the input's static shape, so the WGAN warm-up schedule simply traces a second
-variant (`critic_steps_at` says how many batches an iteration takes).
+updates, then the EMA of the generator weights. `critic_steps` is a Python int the caller
+passes (the step schedule's answer, `schedules.critic_schedule`), so each distinct count
+traces its own variant: the WGAN warm-up schedule traces two.
 
 All randomness (z, labels, penalty points, instance noise, label tricks) comes from one
 `keras.random.SeedGenerator` seeded by `spec.seed`; its state, the iteration counters,
@@ -20,10 +20,6 @@ a critic that treats every sample on its own scores the real and the fake batch 
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -97,7 +93,7 @@ def global_norm(gradients):
 class TrainStep(StepBase, tf.Module):
     """A compiled GAN iteration for one spec, its models and optimizers. Call it with real
     batches [critic_steps, batch, ...] (and integer labels [critic_steps, batch] when
-    conditional); it returns a dict of scalar metrics."""
+    conditional) and `critic_steps=`; it returns a dict of scalar metrics."""
 
     def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer):
         super().__init__(name="train_step")
@@ -110,12 +106,13 @@ class TrainStep(StepBase, tf.Module):
 
     # ---- public --------------------------------------------------------------------------
 
-    def __call__(self, real_batches, real_labels=None) -> dict:
-        """Run one iteration; returns {metric name: scalar tensor}."""
+    def __call__(self, real_batches, real_labels=None, *, critic_steps: int) -> dict:
+        """Run one iteration of `critic_steps` critic updates; returns {metric name: scalar tensor}."""
         real_batches = tf.convert_to_tensor(real_batches, dtype=tf.float32)
+        critic_steps = self._check_critic_steps(real_batches, critic_steps)
         if real_labels is not None:
             real_labels = tf.convert_to_tensor(real_labels, dtype=tf.int32)
-        return self._compiled(real_batches, real_labels)
+        return self._compiled(real_batches, real_labels, critic_steps)
 
     def sync(self) -> None:
         """The Keras variables are the step's state: nothing to write back."""
@@ -125,9 +122,9 @@ class TrainStep(StepBase, tf.Module):
 
     # ---- the iteration -------------------------------------------------------------------
 
-    def _iteration(self, real_batches, real_labels):
+    def _iteration(self, real_batches, real_labels, critic_steps: int):
         spec = self.spec
-        critic_steps, batch = real_batches.shape[0], real_batches.shape[1]
+        batch = real_batches.shape[1]
         noise_std = instance_noise_std(spec, self.iteration)
         names = CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
 
@@ -317,6 +314,6 @@ def make_train_step(spec, generator, critic, generator_optimizer, critic_optimiz
     return TrainStep(spec, generator, critic, generator_optimizer, critic_optimizer)
 
 
-def compile_training(spec, sample=None, spec_dir=None) -> TrainStep:
-    """Build both networks and both optimizers from the spec, and the train step over them."""
-    return make_train_step(spec, *build_parts(spec, sample, spec_dir))
+def compile_training(spec, sample: tuple[int, ...]) -> TrainStep:
+    """Build both networks (the critic for real samples of shape `sample`) and both optimizers, and the step."""
+    return make_train_step(spec, *build_parts(spec, sample))

@@ -148,7 +148,7 @@ def run_case(name: str, template: str, settings: str) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(3)
     real = rng.normal(size=(spec.steps.critic, spec.train.batch, 2)).astype("float32")
     labels = rng.integers(0, 3, size=real.shape[:2]).astype("int32") if spec.conditional else None
-    metrics = step(real, labels)
+    metrics = step(real, labels, critic_steps=spec.steps.critic)
     step.sync()
     out = {f"{name}/metric/{k}": np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
     weights = {"g": step.generator.weights, "c": step.critic.weights}

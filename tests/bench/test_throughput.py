@@ -17,10 +17,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from ganspec.data.feed import iteration_feed  # noqa: E402
 from ganspec.networks import build_critic  # noqa: E402
 from ganspec.networks.keras_models import critic_input  # noqa: E402
 from ganspec.load import load, load_text  # noqa: E402
 from ganspec.run.trainer import Trainer  # noqa: E402
+from ganspec.train.schedules import critic_steps_at  # noqa: E402
 from ganspec.train.step_common import joins_critic_calls, per_sample  # noqa: E402
 from ganspec.train.tf_step import compile_training, critic_input_gradients  # noqa: E402
 from tests.conftest import ROOT, SPECS  # noqa: E402
@@ -142,25 +144,28 @@ experiment stacked {
 @pytest.mark.parametrize("conditional", [False, True])
 @pytest.mark.parametrize("schedule", ["", "schedule wgan_warmup(critic: 5, first: 1, every: 3)"])
 @pytest.mark.parametrize("start", [0, 7])
-def test_trainer_feeds_the_same_batches_in_order(mnist_dir, conditional, schedule, start):
-    """Stacked by tf.data (fixed k) or one by one (a schedule), iteration i gets the next k batches."""
+@pytest.mark.parametrize("feed_backend", ["tensorflow", "jax"])
+def test_trainer_feeds_the_same_batches_in_order(mnist_dir, conditional, schedule, start, feed_backend):
+    """tf.data (stacked ahead for a fixed k, one by one for a schedule) or the NumPy thread feed (the
+    JAX backend's): iteration i gets the next k batches, k as the step schedule says."""
     spec = load_text(STACKED % ("conditional { classes 10 }" if conditional else "", schedule)).spec
     trainer = Trainer(spec, run=None, spec_dir=None, display=None)
     trainer.prepare()
-    trainer.data_position = start
     expected = list(islice(trainer.dataset.numpy_batches(4, spec.seed, start_batch=start), 40))
     position = 0
-    for iteration, (real, labels, k) in zip(range(5), trainer._batches()):
-        assert k == trainer.step.critic_steps_at(iteration)
+    feed = iteration_feed(trainer.dataset, spec, 0, start, feed_backend)
+    for iteration, (real, labels, k) in zip(range(5), feed):
+        assert k == critic_steps_at(spec, iteration)
         assert real.shape == (k, 4, 28, 28, 1)
         wanted = expected[position:position + k]
         position += k
         if conditional:
-            np.testing.assert_array_equal(real.numpy(), np.stack([x for x, _ in wanted]))
-            np.testing.assert_array_equal(labels.numpy(), np.stack([y for _, y in wanted]))
+            np.testing.assert_array_equal(np.asarray(real), np.stack([x for x, _ in wanted]))
+            np.testing.assert_array_equal(np.asarray(labels), np.stack([y for _, y in wanted]))
+            assert np.asarray(labels).dtype == np.int32
         else:
             assert labels is None
-            np.testing.assert_array_equal(real.numpy(), np.stack(wanted))
+            np.testing.assert_array_equal(np.asarray(real), np.stack(wanted))
 
 
 def load_bench():

@@ -43,9 +43,11 @@ def test_relative_paths_resolve_next_to_the_spec(mnist_files):
 
 
 def test_a_resized_mnist_batch_in_tensorflow(mnist_files):
+    from ganspec.data.tf_pipeline import tf_batches
+
     spec = make_spec(f'idx("{mnist_files["test_images"]}")', (32, 32, 1), data="resize [32, 32]\n limit 256")
     dataset = load_data(spec, None)
-    tf_batch = next(dataset.tf_batches(64, seed=0).as_numpy_iterator())
+    tf_batch = next(tf_batches(dataset, 64, seed=0).as_numpy_iterator())
     np_batch = next(dataset.numpy_batches(64, seed=0))
     assert tf_batch.shape == (64, 32, 32, 1)
     np.testing.assert_allclose(tf_batch, np_batch, atol=2e-5)

@@ -100,11 +100,13 @@ def test_cache_does_not_change_batches():
 @pytest.mark.parametrize("cache", [True, False])
 @pytest.mark.parametrize("conditional", [True, False])
 def test_tf_batches_are_the_numpy_batches(cache, conditional):
+    from ganspec.data.tf_pipeline import tf_batches
+
     dataset = counting_dataset(17, cache=cache, conditional=conditional)
     np_batches = take(dataset, 4, seed=3, count=9, start=2)
-    tf_batches = list(dataset.tf_batches(4, seed=3, start_batch=2).take(9).as_numpy_iterator())
-    assert len(tf_batches) == 9
-    for a, b in zip(np_batches, tf_batches):
+    served = list(tf_batches(dataset, 4, seed=3, start_batch=2).take(9).as_numpy_iterator())
+    assert len(served) == 9
+    for a, b in zip(np_batches, served):
         if conditional:
             np.testing.assert_array_equal(a[0], b[0])
             np.testing.assert_array_equal(a[1], b[1])
@@ -114,9 +116,11 @@ def test_tf_batches_are_the_numpy_batches(cache, conditional):
 
 
 def test_tf_start_batch_equals_skip():
+    from ganspec.data.tf_pipeline import tf_batches
+
     dataset = counting_dataset(11, conditional=False)
-    skipped = list(dataset.tf_batches(3, seed=1).skip(7).take(4).as_numpy_iterator())
-    resumed = list(dataset.tf_batches(3, seed=1, start_batch=7).take(4).as_numpy_iterator())
+    skipped = list(tf_batches(dataset, 3, seed=1).skip(7).take(4).as_numpy_iterator())
+    resumed = list(tf_batches(dataset, 3, seed=1, start_batch=7).take(4).as_numpy_iterator())
     assert all(np.array_equal(a, b) for a, b in zip(skipped, resumed))
 
 
@@ -130,24 +134,32 @@ def test_numpy_resize_matches_tf_image_resize(size):
 
 
 def test_tf_and_numpy_paths_agree_with_resize():
+    from ganspec.data.tf_pipeline import tf_batches
+
     dataset = counting_dataset(8, conditional=False, resize=(6, 5))
     np_batch = take(dataset, 4, seed=0, count=1)[0]
-    tf_batch = next(dataset.tf_batches(4, seed=0).as_numpy_iterator())
+    tf_batch = next(tf_batches(dataset, 4, seed=0).as_numpy_iterator())
     assert np_batch.shape == tf_batch.shape == (4, 6, 5, 1)
     np.testing.assert_allclose(np_batch, tf_batch, atol=2e-5)
 
 
 def test_numpy_batches_never_import_tensorflow(tmp_path):
+    """Nor does the NumPy feed of an iteration (the JAX backend's), which asks the step schedule."""
     np.savez(tmp_path / "d.npz", x=np.zeros((8, 2, 2), np.uint8), y=np.arange(8) % 2)
     code = f"""
 import sys
 from tests.data.conftest import make_spec
 from ganspec.data import load_data
+from ganspec.data.feed import iteration_feed
 for source, shape in [('npz("d.npz", labels_key: "y")', (2, 2, 1)), ("grid", (2,))]:
-    dataset = load_data(make_spec(source, shape), {str(tmp_path)!r})
+    spec = make_spec(source, shape)
+    dataset = load_data(spec, {str(tmp_path)!r})
     next(dataset.numpy_batches(4, seed=0))
     dataset.sample(4, seed=0)
+    real, labels, critic_steps = next(iteration_feed(dataset, spec, 0, 0, "jax"))
+    assert real.shape == (critic_steps, 4) + shape and labels is None
 assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+assert "keras" not in sys.modules, "Keras was imported"
 """
     root = str(Path(__file__).resolve().parents[2])
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
@@ -155,8 +167,10 @@ assert "tensorflow" not in sys.modules, "TensorFlow was imported"
 
 
 def test_spec_batches_end_to_end(tmp_path):
+    from ganspec.data.tf_pipeline import tf_batches
+
     np.savez(tmp_path / "d.npz", x=np.arange(40, dtype=np.uint8).reshape(10, 2, 2))
     dataset = load_data(make_spec('npz("d.npz")', (2, 2, 1), data="shuffle 4\n cache false"), tmp_path)
     assert dataset.shuffle == 4 and dataset.cache is False and dataset.size == 10
-    batch = next(dataset.tf_batches(5, seed=0).as_numpy_iterator())
+    batch = next(tf_batches(dataset, 5, seed=0).as_numpy_iterator())
     assert batch.shape == (5, 2, 2, 1)

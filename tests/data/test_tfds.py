@@ -73,11 +73,13 @@ def failure(spec) -> Diagnostic:
 
 
 def test_mnist_through_tfds(mock_mnist):
+    from ganspec.data.tf_pipeline import tf_batches
+
     dataset = load_data(make_spec('tfds("mnist", split: "train")', (28, 28, 1), classes=10, batch=8), None)
     assert (dataset.size, dataset.sample_shape, dataset.num_classes) == (40, (28, 28, 1), 10)
     assert dataset.class_names == tuple(str(i) for i in range(10))
     assert dataset.examples.dtype == np.uint8 and 0 <= dataset.labels.min() and dataset.labels.max() < 10
-    x, y = next(dataset.tf_batches(8, seed=0).as_numpy_iterator())
+    x, y = next(tf_batches(dataset, 8, seed=0).as_numpy_iterator())
     assert x.shape == (8, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
     assert -1.0 <= x.min() and x.max() <= 1.0
     nx, ny = next(dataset.numpy_batches(8, seed=0))
@@ -102,6 +104,8 @@ def test_bad_arguments_point_at_themselves(mock_mnist, source, arg, text):
 
 
 def test_prepared_builder_with_split_slicing(tiny_builders):
+    from ganspec.data.tf_pipeline import tf_batches
+
     spec = make_spec('tfds("ganspec_tiny_digits", split: "train[:9]+test[:2]")', (8, 8, 1),
                      data="scale [0, 1]", classes=3, batch=11)
     dataset = load_data(spec, None)
@@ -110,7 +114,7 @@ def test_prepared_builder_with_split_slicing(tiny_builders):
     train, test = pixels[:9], pixels[9:]  # TFDS slices its stored (shuffled) order, not generation order
     assert len(set(train)) == 9 and set(train) <= set(range(0, 120, 10)) and set(test) <= set(range(0, 60, 10))
     np.testing.assert_array_equal(dataset.labels, (pixels // 10) % 3)
-    x, y = next(dataset.tf_batches(11, seed=0).as_numpy_iterator())
+    x, y = next(tf_batches(dataset, 11, seed=0).as_numpy_iterator())
     np.testing.assert_array_equal(y, np.rint(x[:, 0, 0, 0] * 25.5).astype(int) % 3)
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from ganspec.metrics import METRIC_FUNCTIONS, Reference
 from ganspec.metrics import features as F
-from ganspec.metrics.images import check_comparable, frechet_distance, inception_score
+from ganspec.metrics.comparison import check_comparable
+from ganspec.metrics.images import frechet_distance, inception_score
 from ganspec.ir.components import Fid, InceptionScore, Kid, PrecisionRecall
 
 
@@ -240,7 +241,7 @@ def test_registered_metrics_on_real_digits_and_noise(mnist_dir, monkeypatch, tmp
     assert real_scores["precision_recall_parameters"] == "k=3"
     assert real_scores["inception_score_parameters"] == "splits=10" and "inception_score_reference" not in real_scores
     assert len(list((tmp_path / "cache" / "reference").glob("mnist-train5k-all-1000-classifier-*.npz"))) == 1
-    check_comparable(real_scores, noise_scores)
+    check_comparable({"real": real_scores, "noise": noise_scores})
     stats = F.statistics_of(F.get_extractor("classifier"), real, (-1.0, 1.0))
     cached = F.reference_statistics(F.get_extractor("classifier"), reference.real, (-1.0, 1.0),
                                     dataset="mnist-train5k", count=1000)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ganspec.report.compare import IncomparableRuns, check_comparable, run_labels
+from ganspec.report.compare import IncomparableRuns, check_comparable, run_labels, settings_of
 
 
 def test_labels_are_directory_names_when_those_differ():
@@ -25,3 +25,10 @@ def test_different_extractors_refuse():
     with pytest.raises(IncomparableRuns, match="features"):
         check_comparable({"a": {"features": "classifier"}, "b": {"features": "inception"}})
     check_comparable({"a": {"features": "classifier"}, "b": {"features": "classifier"}})
+
+
+def test_compare_reads_the_one_check_of_the_metrics():
+    from ganspec.metrics import comparison
+
+    assert (IncomparableRuns, check_comparable, settings_of) == (comparison.IncomparableResults,
+                                                                 comparison.check_comparable, comparison.settings_of)

@@ -134,10 +134,10 @@ experiment clip {
 
 def test_weight_clipping_bounds_critic_weights():
     """Arjovsky et al. 2017, Algorithm 1: every critic weight stays in [-c, c] after each update."""
-    step = compile_training(load_text(TOY % "constraint weight_clip(0.02)").spec)
+    step = compile_training(load_text(TOY % "constraint weight_clip(0.02)").spec, sample=(2,))
     for weight in step.critic.trainable_weights:  # clipped from the start
         assert np.abs(weight.numpy()).max() <= 0.02 + 1e-7
-    step(RNG.normal(size=(3, 16, 2)).astype("float32") * 5)
+    step(RNG.normal(size=(3, 16, 2)).astype("float32") * 5, critic_steps=3)
     values = np.concatenate([w.numpy().ravel() for w in step.critic.trainable_weights])
     assert np.abs(values).max() <= 0.02 + 1e-7
     assert np.isclose(np.abs(values), 0.02).mean() > 0.5  # a large lr pushes weights to the box
@@ -146,7 +146,8 @@ def test_weight_clipping_bounds_critic_weights():
 def test_lazy_penalty_in_the_step():
     """With r1(every: 2) the penalty is applied on critic updates 0, 2, 4 ... scaled by 2."""
     spec = load_text(TOY % "constraint r1(gamma: 1, every: 2)\n steps.critic 1").spec
-    step = compile_training(spec)
-    penalties = [float(step(RNG.normal(size=(1, 16, 2)).astype("float32"))["penalty"]) for _ in range(4)]
+    step = compile_training(spec, sample=(2,))
+    penalties = [float(step(RNG.normal(size=(1, 16, 2)).astype("float32"), critic_steps=1)["penalty"])
+                 for _ in range(4)]
     assert penalties[0] > 0 and penalties[2] > 0
     assert penalties[1] == 0 and penalties[3] == 0

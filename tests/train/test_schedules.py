@@ -22,7 +22,7 @@ from ganspec.train.optimizers import (  # noqa: E402
     make_optimizers,
     unrolled_updates,
 )
-from ganspec.train.schedules import critic_steps_at, instance_noise_std  # noqa: E402
+from ganspec.train.schedules import critic_step_counts, critic_steps_at, instance_noise_std  # noqa: E402
 
 SPEC = """
 experiment s {
@@ -52,6 +52,17 @@ def test_critic_steps_without_and_with_warmup():
     assert [critic_steps_at(spec_with("steps.critic 5"), i) for i in (0, 1, 500)] == [5, 5, 5]
     warm = spec_with("steps { critic 5 schedule wgan_warmup }")
     assert [critic_steps_at(warm, i) for i in (0, 24, 25, 26, 499, 500, 501)] == [100, 100, 5, 5, 5, 100, 5]
+
+
+@pytest.mark.parametrize("steps, counts", [
+    ("steps.critic 5", [5]),
+    ("steps { critic 5 schedule wgan_warmup }", [5, 100]),
+    ("steps { critic 2 schedule wgan_warmup(critic: 2) }", [2]),  # one count: one compiled variant
+])
+def test_distinct_critic_step_counts_are_the_counts_iterations_take(steps, counts):
+    spec = spec_with(steps)
+    assert critic_step_counts(spec) == counts
+    assert {critic_steps_at(spec, i) for i in range(1100)} == set(counts)
 
 
 @pytest.mark.parametrize("decay, expected", [

@@ -12,6 +12,7 @@ import tensorflow as tf  # noqa: E402
 
 from ganspec.load import load_text  # noqa: E402
 from ganspec.ir.components import F_DIVERGENCES  # noqa: E402
+from ganspec.train.schedules import critic_steps_at  # noqa: E402
 from ganspec.train.tf_step import compile_training  # noqa: E402
 
 TOY = """
@@ -31,7 +32,7 @@ BATCH = 16
 def toy_step(settings: str, seed: int = 7):
     resolved = load_text(TOY % (seed, settings))
     assert resolved.spec is not None, resolved.diagnostics
-    return compile_training(resolved.spec)
+    return compile_training(resolved.spec, sample=(2,))
 
 
 def real_batches(critic_steps: int, seed: int = 0, batch: int = BATCH):
@@ -41,7 +42,8 @@ def real_batches(critic_steps: int, seed: int = 0, batch: int = BATCH):
 def run(step, iterations: int):
     metrics = []
     for iteration in range(iterations):
-        out = step(real_batches(step.critic_steps_at(iteration), seed=iteration))
+        critic_steps = critic_steps_at(step.spec, iteration)
+        out = step(real_batches(critic_steps, seed=iteration), critic_steps=critic_steps)
         metrics.append({name: float(v) for name, v in out.items()})
     return metrics
 
@@ -110,18 +112,18 @@ def test_checkpoint_resumes_exactly(tmp_path):
     first = toy_step(settings)
     run(first, 2)
     path = tf.train.Checkpoint(step=first).save(str(tmp_path / "ckpt"))
-    continued = [float(first(real_batches(1, seed=9))["critic_loss"]) for _ in range(2)]
+    continued = [float(first(real_batches(1, seed=9), critic_steps=1)["critic_loss"]) for _ in range(2)]
     resumed = toy_step(settings)
     tf.train.Checkpoint(step=resumed).restore(path).assert_existing_objects_matched()
     assert int(resumed.iteration.numpy()) == 2
-    assert [float(resumed(real_batches(1, seed=9))["critic_loss"]) for _ in range(2)] == continued
+    assert [float(resumed(real_batches(1, seed=9), critic_steps=1)["critic_loss"]) for _ in range(2)] == continued
 
 
 def test_wgan_warmup_runs_more_critic_steps():
     """Arjovsky et al. 2017 (reference code): 100 critic steps early and every 500th iteration."""
     step = toy_step("objective wasserstein\n constraint weight_clip(0.01)\n steps { critic 2 "
                     "schedule wgan_warmup(critic: 5, first: 2, every: 4) }")
-    assert [step.critic_steps_at(i) for i in range(9)] == [5, 5, 2, 2, 5, 2, 2, 2, 5]
+    assert [critic_steps_at(step.spec, i) for i in range(9)] == [5, 5, 2, 2, 5, 2, 2, 2, 5]
     run(step, 5)
     assert int(step.critic_updates.numpy()) == 5 + 5 + 2 + 2 + 5
     assert int(step.iteration.numpy()) == 5
@@ -159,7 +161,7 @@ experiment conditional_packed {
 def test_conditional_packed_step():
     step = compile_training(load_text(CONDITIONAL_PACKED).spec, sample=(2,))
     labels = np.random.default_rng(0).integers(0, 3, size=(1, BATCH))
-    metrics = step(real_batches(1), labels)
+    metrics = step(real_batches(1), labels, critic_steps=1)
     assert tuple(step.critic.input.shape) == (None, 2 * 2 + 3)
     assert all(np.isfinite(float(v)) for v in metrics.values())
 
@@ -200,12 +202,12 @@ def mode_statistics(generator, rng):
 @pytest.mark.slow
 def test_wgan_gp_learns_the_ring():
     spec = load_text(RING_WGAN_GP).spec
-    step = compile_training(spec)
+    step = compile_training(spec, sample=(2,))
     rng = np.random.default_rng(0)
     initial_distance, _ = mode_statistics(step.generator, rng)
     for iteration in range(spec.train.iterations):
-        critic_steps = step.critic_steps_at(iteration)
-        step(ring_samples(rng, critic_steps * 256).reshape(critic_steps, 256, 2))
+        critic_steps = critic_steps_at(spec, iteration)
+        step(ring_samples(rng, critic_steps * 256).reshape(critic_steps, 256, 2), critic_steps=critic_steps)
     distance, modes = mode_statistics(step.generator, rng)
     assert distance < 0.3 * initial_distance, (initial_distance, distance)
     assert modes >= 6, modes

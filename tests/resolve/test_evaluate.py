@@ -1,38 +1,11 @@
-"""Resolution: variables, arithmetic, extends (deep merge, chains, cycles), overrides."""
+"""Evaluation (ganspec.resolve.evaluate): variables, arithmetic, extends (deep merge, chains, cycles),
+overrides, and which errors are still reported after one."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from ganspec.load import load, load_text
-from ganspec.ir.resolve import resolve_file
-
-BASE = """
-let hidden = 64
-experiment base {
-  description "base"
-  data { source ring(8, 1.0, 0.01) shuffle 100 }
-  latent normal(2)
-  generator { dense(hidden) relu dense(2) }
-  critic { dense(hidden) relu dense(1) }
-  objective wasserstein
-  constraint weight_clip(0.01)
-  optimizer.critic rmsprop(lr: 5e-5)
-  train { batch 128 iterations 100 }
-}
-"""
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
-
-
-def codes(resolved):
-    return [d.code for d in resolved.diagnostics]
+from ganspec.resolve import resolve_file, resolve_text
+from tests.resolve.common import BASE, codes, with_setting, write
 
 
 def test_arithmetic_and_numbers():
@@ -40,20 +13,6 @@ def test_arithmetic_and_numbers():
     assert spec.train.iterations == 2098
     spec = load_text(BASE.replace("rmsprop(lr: 5e-5)", "rmsprop(lr: 2e-4)")).spec
     assert spec.optimizer.critic.lr == 0.0002
-
-
-def test_defaults_are_explicit_in_the_resolved_spec():
-    dump = load_text(BASE).spec.model_dump()
-    assert dump["optimizer"]["generator"] == {"kind": "adam", "lr": 2e-4, "schedule": {"kind": "constant"},
-                                              "beta1": 0.5, "beta2": 0.999, "eps": 1e-8}
-    assert dump["steps"] == {"critic": 1, "generator": 1, "schedule": None}
-
-
-def test_spans_are_kept_outside_the_dump():
-    spec = load_text(BASE).spec
-    assert "span" not in str(spec.model_dump())
-    assert spec.optimizer.critic.span.line == 11
-    assert spec.optimizer.critic.field_span("lr").column == 32
 
 
 def test_extends_deep_merge(tmp_path):
@@ -139,40 +98,25 @@ def test_set_overrides(tmp_path):
     assert "E105" in codes(bad)
 
 
-def test_block_setting_true_gives_defaults():
-    spec = load_text(BASE.replace("train {", "ema true\n train {")).spec
-    assert spec.ema.decay == 0.999
+def where(resolved):
+    return [(d.code, d.span.line, d.span.column) for d in resolved.diagnostics]
 
 
-@pytest.mark.parametrize("text, code", [
-    ("train { batch 0 }", "E204"),
-    ("train { batch 1.5 }", "E204"),
-    ("optimizer.generator adam(lr: -1)", "E202"),
-    ("optimizer.generator adam(beta1: 1)", "E202"),
-    ("tricks.label_flip 1.5", "E204"),
-    ("steps.critic 0", "E204"),
-    ("latent normal(1, 2, 3)", "E104"),
-    ("optimizer.generator adam(1e-4, 2e-4)", "E202"),
-    ("optimizer.generator adam(lr: 1, lr: 2)", "E202"),
-    ("optimizer.generator adam(lr: 1, 2)", "E202"),
-    ("optimizer.generator.lr 1e-3 optimizer.generator.lr 1e-4", "E104"),
-    ("data.source mnist", "E201"),
-    ("data.source relu", "E201"),
-    ("evaluate.metrics 3", "E204"),
-    ("tricks.unrolled -1", "E204"),
-    ("seed -1", "E204"),
-    ("data.scale [0, 1, 2]", "E204"),
-])
-def test_bad_values_have_codes(text, code):
-    body = BASE.rstrip().removesuffix("}") + "  " + text + "\n}\n"
-    assert code in codes(load_text(body, checks=False)), text
+def test_each_statement_recovers_from_a_bad_expression():
+    resolved = resolve_text(with_setting("let a = q + 1\n  let b = 1 / 0\n  train.batch r * 2"))
+    assert [d.message for d in resolved.diagnostics] == [
+        "`q` is not defined, so `+` cannot use it", "division by zero", "`r` is not defined, so `*` cannot use it"]
+    assert resolved.spec is None
 
 
-def test_unknown_names_suggest():
-    resolved = load_text(BASE.replace("objective wasserstein", "objective wassertein"))
-    (diag,) = resolved.diagnostics
-    assert (diag.code, diag.hint) == ("E201", "did you mean 'wasserstein'?")
-    resolved = load_text(BASE.replace("relu dense(1)", "bn dense(1)"))
-    assert resolved.diagnostics[0].hint == "did you mean 'batchnorm'?"
-    resolved = load_text(BASE.replace("objective wasserstein", "objective relu"))
-    assert "layer" in resolved.diagnostics[0].hint
+def test_each_layer_recovers_and_a_bad_block_head_skips_its_body():
+    text = BASE.replace("critic { dense(hidden) relu dense(1) }",
+                        "critic { dense(q + 1) repeat r * 2 { dense(s * 2) } dense(t - 1) }")
+    # `s` is never evaluated: the repeat count failed first.
+    assert where(resolve_text(text)) == [("E102", 8, 18), ("E102", 8, 32), ("E102", 8, 61)]
+
+
+def test_network_options_recover_one_by_one():
+    text = BASE.replace("critic { dense(hidden)", "critic(pack: q * 2, 3) { dense(hidden)")
+    assert [d.message for d in resolve_text(text).diagnostics] == [
+        "`q` is not defined, so `*` cannot use it", "critic options are named, like `critic(pack: 2)`"]

@@ -1,0 +1,375 @@
+"""Syntax tree -> raw values: `let`, expressions, dotted paths, `extends` and `--set` overrides.
+
+    evaluate_document(doc, diagnostics, stack, files) -> (name, RBlock, variables)
+
+Nothing here knows the IR's types; `ganspec.resolve.to_ir` does the typing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+
+from ganspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, error
+from ganspec.resolve import raw as R
+from ganspec.resolve.abort import Abort, Reporter
+from ganspec.syntax import ast
+from ganspec.syntax.parser import decode, parse
+
+MAX_INT = 2**53  # larger integers are almost surely typos, and not exact as floats
+REPEATABLE = {"constraint": "constraints", "metric": "metrics", "tag": "tags"}
+ROLE_KEYS = {"generator": "generator", "critic": "critic", "discriminator": "critic"}
+
+
+class Evaluator(Reporter):
+    """Evaluates one file's statements into a raw block, collecting diagnostics.
+
+    An expression that fails raises `Abort`; each statement, network option, layer
+    and call argument is a recovery point, so the others are still evaluated.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic], env: dict[str, R.RValue] | None = None,
+                 forced: dict[str, R.RValue] | None = None):
+        super().__init__(diagnostics)
+        self.env: dict[str, R.RValue] = dict(env or {})
+        self.forced = forced or {}  # variables set by a file that extends this one
+        self._variables: dict = self.env  # names in scope at the last symbol, for hints
+
+    # statements
+    def let(self, stmt: ast.Let, env: dict) -> None:
+        if stmt.name in self.forced:
+            env[stmt.name] = self.forced[stmt.name]
+            return
+        try:
+            env[stmt.name] = self.expr(stmt.value, env)
+        except Abort:
+            pass  # reported; the name stays undefined
+
+    def statements(self, items, env: dict, span: Span) -> R.RBlock:
+        block = R.RBlock({}, span)
+        origins: dict[tuple, Span] = {}
+        for stmt in items:
+            if isinstance(stmt, ast.Let):
+                self.let(stmt, env)
+            elif isinstance(stmt, ast.Network):
+                self.network(stmt, env, block, origins)
+            else:
+                self.setting(stmt, env, block, origins)
+        return block
+
+    def setting(self, stmt: ast.Setting, env: dict, block: R.RBlock, origins: dict) -> None:
+        if isinstance(stmt.value, ast.Block):
+            value = self.statements(stmt.value.items, dict(env), stmt.value.span)
+        else:
+            try:
+                value = self.expr(stmt.value, env)
+            except Abort:
+                return  # reported; the setting is left out
+        path = list(stmt.path)
+        if len(path) >= 1 and path[-1] in REPEATABLE:
+            path[-1] = REPEATABLE[path[-1]]
+            key = tuple(path)
+            existing = _get_path(block, path)
+            if _is_none(value):
+                value = R.RList((), value.span)
+            elif isinstance(existing, R.RList) and key in origins:
+                value = R.RList(existing.items + (value,), stmt.span)
+            else:
+                value = R.RList((value,), stmt.span)
+            origins[key] = stmt.span
+            _set_path(block, path, value, stmt.path_span)
+            return
+        key = tuple(path)
+        if key in origins and not isinstance(value, R.RBlock):
+            first = origins[key]
+            self.report("E104", f"`{'.'.join(path)}` is set twice (first on line {first.line})",
+                        stmt.path_span, "remove one of them")
+            return
+        origins[key] = stmt.span
+        _set_path(block, path, value, stmt.path_span)
+
+    def network(self, stmt: ast.Network, env: dict, block: R.RBlock, origins: dict) -> None:
+        key = ROLE_KEYS[stmt.role]
+        if (key,) in origins:
+            first = origins[(key,)]
+            self.report("E104", f"the {key} is declared twice (first on line {first.line})", stmt.span)
+            return
+        origins[(key,)] = stmt.span
+        entries: dict[str, R.RValue] = {}
+        key_spans: dict[str, Span] = {}
+        for arg in stmt.options or ():
+            if arg.name is None:
+                self.report("E202", f"{key} options are named, like `{key}(pack: 2)`", arg.span)
+                continue
+            try:
+                entries[arg.name] = self.expr(arg.value, env)
+            except Abort:
+                continue  # reported; the option is left out
+            key_spans[arg.name] = arg.span
+        entries["layers"] = self.layers(stmt.body, dict(env))
+        key_spans["layers"] = stmt.body.span
+        _set_path(block, [key], R.RBlock(entries, stmt.span, key_spans), stmt.span)
+
+    def layers(self, body: ast.LayerBlock, env: dict) -> R.RLayers:
+        items = []
+        for item in body.items:
+            if isinstance(item, ast.Let):
+                self.let(item, env)
+                continue
+            try:
+                items.append(self.layer(item, env))
+            except Abort:
+                continue  # reported; the stack goes on without this layer
+        return R.RLayers(tuple(items), body.span)
+
+    def layer(self, item: ast.Layer | ast.Repeat | ast.Wrapper, env: dict) -> R.RCall | R.RRepeat | R.RWrapper:
+        """One item of a layer stack; a block's body is evaluated only when its head is good."""
+        if isinstance(item, ast.Layer):
+            return self.call(item.call, env)
+        if isinstance(item, ast.Repeat):
+            count = self.expr(item.count, env)
+            return R.RRepeat(count, self.layers(item.body, dict(env)), item.span)
+        call = self.call(item.call, env)
+        return R.RWrapper(call, self.layers(item.body, dict(env)), item.span)
+
+    # expressions
+    def expr(self, node, env: dict) -> R.RValue:
+        """The raw value of an expression; raises `Abort` after reporting a problem."""
+        if isinstance(node, ast.Number):
+            return R.RVal(self._number(node), node.span)
+        if isinstance(node, ast.String):
+            return R.RVal(node.value, node.span)
+        if isinstance(node, ast.Symbol):
+            return self._symbol(node, env)
+        if isinstance(node, ast.Paren):
+            inner = self.expr(node.expr, env)
+            return R.RVal(inner.value, node.span, inner.symbol) if isinstance(inner, R.RVal) else inner
+        if isinstance(node, ast.ListExpr):
+            return R.RList(tuple(self.expr(item, env) for item in node.items), node.span)
+        if isinstance(node, ast.Call):
+            return self.call(node, env)
+        if isinstance(node, ast.Unary):
+            operand = self._numeric(self.expr(node.operand, env), node.op)
+            return R.RVal(-operand if node.op == "-" else operand, node.span)
+        if isinstance(node, ast.BinOp):
+            left = self._numeric(self.expr(node.left, env), node.op)
+            right = self._numeric(self.expr(node.right, env), node.op)
+            return R.RVal(self._arith(node, left, right), node.span)
+        raise TypeError(f"unknown expression node {node!r}")
+
+    def call(self, node: ast.Call, env: dict) -> R.RCall:
+        """`name(args)`: every argument is evaluated and checked before giving up."""
+        args, kwargs = [], {}
+        failed = False
+        for arg in node.args:
+            try:
+                value = self.expr(arg.value, env)
+            except Abort:
+                failed = True
+                continue
+            if arg.name is None:
+                if kwargs:
+                    self.report("E202", "a positional argument cannot follow a named one", arg.span)
+                    failed = True
+                args.append(value)
+            elif arg.name in kwargs:
+                self.report("E202", f"argument `{arg.name}` is given twice", arg.span)
+                failed = True
+            else:
+                kwargs[arg.name] = value
+        if failed:
+            raise Abort()
+        name_span = Span(node.span.file, node.span.line, node.span.column, node.span.line,
+                         node.span.column + len(node.name), node.span.start_pos, node.span.start_pos + len(node.name))
+        return R.RCall(node.name, tuple(args), kwargs, node.span, {}, name_span)
+
+    def _symbol(self, node: ast.Symbol, env: dict) -> R.RValue:
+        self._variables = env
+        if node.name in ("true", "false"):
+            return R.RVal(node.name == "true", node.span)
+        if node.name == "none":
+            return R.RVal(None, node.span)
+        if node.name in env:
+            value = env[node.name]
+            if isinstance(value, R.RVal):
+                return R.RVal(value.value, node.span, value.symbol)
+            return value
+        return R.RVal(node.name, node.span, symbol=True)
+
+    def _number(self, node: ast.Number):
+        text = node.text.replace("_", "")
+        try:
+            if any(c in text for c in ".eE"):
+                value = float(text)
+            else:
+                value = int(text)
+        except ValueError:
+            self.fail("E014", f"{node.text} is not a number that can be used", node.span)
+        return self._check_range(value, node.span)
+
+    def _check_range(self, value, span):
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail("E014", "number is too large", span)
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            self.fail("E014", "number is too large (more than 2**53)", span)
+        return value
+
+    def _numeric(self, value: R.RValue, op: str):
+        if isinstance(value, R.RVal) and isinstance(value.value, (int, float)) and not isinstance(value.value, bool):
+            return value.value
+        shown = R.plain(value) if not isinstance(value, (R.RBlock, R.RLayers)) else "a block"
+        if isinstance(value, R.RVal) and value.symbol:
+            hint = did_you_mean(value.value, self._variables) or (
+                f"`{value.value}` is not a variable; define it with `let {value.value} = ...`")
+            self.fail("E102", f"`{value.value}` is not defined, so `{op}` cannot use it", value.span, hint)
+        self.fail("E103", f"`{op}` needs numbers, got {shown!r}", value.span)
+
+    def _arith(self, node: ast.BinOp, left, right):
+        op = node.op
+        try:
+            if op == "+":
+                result = left + right
+            elif op == "-":
+                result = left - right
+            elif op == "*":
+                result = left * right
+            elif op == "/":
+                result = left / right
+                if isinstance(left, int) and isinstance(right, int) and left % right == 0:
+                    result = left // right
+            else:
+                if isinstance(left, int) and isinstance(right, int) and right >= 0:
+                    if abs(left) > 1 and right * math.log2(abs(left)) > 53:
+                        self.fail("E014", "number is too large (more than 2**53)", node.span)
+                    result = left**right
+                else:
+                    result = float(left) ** float(right)
+                    if isinstance(result, complex):
+                        self.fail("E103", "a negative number to a fractional power is not a real number", node.span)
+        except ZeroDivisionError:
+            self.fail("E103", "division by zero", node.span)
+        except OverflowError:
+            self.fail("E014", "number is too large", node.span)
+        return self._check_range(result, node.span)
+
+
+def _is_none(value) -> bool:
+    return isinstance(value, R.RVal) and value.value is None
+
+
+def _get_path(block: R.RBlock, path):
+    node = block
+    for key in path:
+        if isinstance(node, R.RBlock) and key in node.entries:
+            node = node.entries[key]
+        else:
+            return None
+    return node
+
+
+def _set_path(block: R.RBlock, path, value, span: Span) -> None:
+    """Set a dotted path; a path through a call sets that call's argument."""
+    node = block
+    for i, key in enumerate(path[:-1]):
+        nxt = node.entries.get(key)
+        if isinstance(nxt, R.RCall):
+            rest = R.RBlock({}, span)
+            _set_path(rest, path[i + 1:], value, span)
+            node.entries[key] = R.merge(nxt, rest)
+            return
+        if not isinstance(nxt, R.RBlock):
+            nxt = R.RBlock({}, span)
+            node.entries[key] = nxt
+            node.key_spans[key] = span
+        node = nxt
+    last = path[-1]
+    old = node.entries.get(last)
+    node.entries[last] = R.merge(old, value) if old is not None else value
+    node.key_spans[last] = span
+
+
+# ---- files and extends -----------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cached(path: str, mtime_ns: int, size: int) -> ast.Document:
+    return parse(decode(Path(path).read_bytes(), path), path)
+
+
+def load_document(path: str | Path) -> ast.Document:
+    """Parse a file, reusing the parse while the file is unchanged."""
+    p = Path(path)
+    try:
+        st = p.stat()
+        return _parse_cached(str(p), st.st_mtime_ns, st.st_size)
+    except OSError as exc:
+        raise SpecError(error("E001", f"cannot read {p}: {exc.strerror or exc}", Span(str(p), 1, 1, 1, 1))) from None
+
+
+def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], files: list,
+                      forced: dict | None = None) -> tuple[str, R.RBlock, dict]:
+    """Evaluate a document, merged over the files it extends; returns (name, block, env)."""
+    exp = doc.experiment
+    parent_block = None
+    parent_env: dict = {}
+    parent_doc = None
+    if exp.extends is not None:
+        parent_path = _parent_path(doc.file, exp.extends.value)
+        key = os.path.realpath(parent_path)
+        if key in stack:
+            chain = " -> ".join(Path(p).name for p in stack + (key,))
+            diags.append(error("E101", f"`extends` makes a cycle: {chain}", exp.extends.span))
+        else:
+            try:
+                parent_doc = load_document(parent_path)
+            except SpecError as exc:
+                hint = f"the path is relative to {Path(doc.file).parent or '.'}"
+                if any(d.code == "E001" for d in exc.diagnostics):
+                    diags.append(error("E100", f"cannot extend {exp.extends.value!r}: file not found",
+                                       exp.extends.span, hint))
+                else:
+                    diags.extend(exc.diagnostics)
+            if parent_doc is not None:
+                files.append(os.path.normpath(parent_path))
+                # First pass: the parent's variables, visible to this file.
+                _, _, parent_env = evaluate_document(parent_doc, [], stack + (key,), [], forced)
+    evaluator = Evaluator(diags, env=parent_env, forced=forced)
+    env = evaluator.env
+    for let in doc.before:
+        evaluator.let(let, env)
+    block = evaluator.statements(exp.items, env, exp.span)
+    for let in doc.after:
+        evaluator.let(let, env)
+    own_vars = {name: value for name, value in env.items() if parent_env.get(name) is not value}
+    if parent_doc is not None:
+        # Second pass: the parent evaluated with this file's variables in force.
+        forced_vars = {**(forced or {}), **own_vars}
+        _, parent_block, _ = evaluate_document(parent_doc, diags, stack + (os.path.realpath(parent_doc.file),),
+                                               files, forced_vars)
+        block = R.merge(parent_block, block)
+    return exp.name, block, env
+
+
+def _parent_path(file: str, target: str) -> str:
+    base = Path(file).parent if file not in ("<string>", "-") else Path(".")
+    return str(base / target)
+
+
+def apply_override(block: R.RBlock, path: str, text: str, diags: list, env: dict) -> None:
+    """`--set optimizer.critic.lr=5e-5`: the value is any .gan expression."""
+    source = f"experiment override {{ {path} {text} }}"
+    try:
+        doc = parse(source, "--set")
+    except SpecError as exc:
+        for d in exc.diagnostics:
+            diags.append(error("E105", f"--set {path}={text}: {d.message}", None, d.hint))
+        return
+    stmt = doc.experiment.items[0] if doc.experiment.items else None
+    if not isinstance(stmt, ast.Setting):
+        diags.append(error("E105", f"--set {path}={text}: expected `path=value`", None))
+        return
+    sub = Evaluator(diags, env=env).statements([stmt], dict(env), stmt.span)
+    merged = R.merge(block, sub)
+    block.entries, block.key_spans = merged.entries, merged.key_spans
