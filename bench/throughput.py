@@ -15,7 +15,9 @@ iterations per second after warm-up.
   layer with the same layers as the spec (weight shapes and parameter counts are asserted equal
   and the initial weights are copied from ganspec's models), fed the same tf.data batches of real
   MNIST (ganspec's own loader). For DCGAN, `tutorial_dcgan_alternating_step` is also timed: the
-  tutorial's code with ganspec's alternating updates, to tell the algorithm from the engine.
+  tutorial's code with ganspec's alternating updates, to tell the algorithm from the engine; and
+  so is ganspec with the tutorial's own order declared (`steps.order simultaneous`, row
+  "ganspec-simultaneous"): one forward pass for both updates, as the tutorial's `train_step`.
 - Every iteration runs each contender once, in an order that rotates, so background load falls
   on all alike; each iteration reads a loss back to the host, so its time covers finished work.
   ganspec builds and compiles first (one-time process costs land on it). The first `--warmup`
@@ -256,8 +258,9 @@ def measure(kind: str, iterations: int, warmup: int) -> dict:
     spec = resolved.spec
     tf.random.set_seed(spec.seed)
     ours, trainer = ganspec_contender(spec, path.parent)
+    declared = declared_variants(kind, spec, path.parent)
     theirs = hand_written_contenders(kind, spec, trainer)
-    contenders = [ours, *theirs]
+    contenders = [ours, *declared, *theirs]
     # ganspec compiles first, so one-time process costs land on it; then each iteration runs every
     # contender once, in an order that rotates, so that background load falls on all alike.
     for i in range(iterations):
@@ -273,7 +276,25 @@ def measure(kind: str, iterations: int, warmup: int) -> dict:
         "reference": theirs[0].name,
         "contenders": {c.name: summarize(c, warmup) for c in contenders},
         "ganspec_speed_over": {c.name: paired_ratio(ours, c, warmup) for c in theirs},
+        "declared_variants_speed_over": {v.name: {c.name: paired_ratio(v, c, warmup) for c in theirs}
+                                         for v in declared},
     }
+
+
+# The spec's own settings changed to the reference loop's update order (a declared choice, not an
+# engine change): `steps.order simultaneous` is the TensorFlow tutorial's one-pass train_step.
+DECLARED_VARIANTS = {"dcgan": {"ganspec-simultaneous": {"order": "simultaneous"}}}
+
+
+def declared_variants(kind: str, spec, spec_dir) -> list[Contender]:
+    """ganspec on the same spec with `steps` settings of the reference loop (DECLARED_VARIANTS)."""
+    contenders = []
+    for name, steps in DECLARED_VARIANTS.get(kind, {}).items():
+        variant = spec.model_copy(update={"steps": spec.steps.model_copy(update=steps)})
+        contender, _ = ganspec_contender(variant, spec_dir)
+        contender.name = name
+        contenders.append(contender)
+    return contenders
 
 
 def machine() -> dict:
@@ -312,6 +333,10 @@ def print_table(results: dict) -> None:
               f"{r['reference']} = {ratio['paired_median']:.3f}x (paired median, quartiles "
               f"{ratio['paired_quartiles'][0]:.3f}-{ratio['paired_quartiles'][1]:.3f}; "
               f"ratio of steady medians {ratio['of_steady_medians']:.3f}x)")
+        for name, over in r.get("declared_variants_speed_over", {}).items():
+            ratio = over[r["reference"]]
+            print(f"{kind} as {name}: {name} / {r['reference']} = {ratio['paired_median']:.3f}x (paired median, "
+                  f"quartiles {ratio['paired_quartiles'][0]:.3f}-{ratio['paired_quartiles'][1]:.3f})")
     if "wgan_gp" in results["benchmarks"]:
         r = results["benchmarks"]["wgan_gp"]
         speed = r["ganspec_speed_over"][r["reference"]]["paired_median"]

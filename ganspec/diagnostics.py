@@ -65,6 +65,7 @@ CODES: dict[str, str] = {
     "E305": "conditional-without-labels",
     "E306": "batch-not-divisible",
     "E307": "f-divergence-domain",
+    "E308": "update-order",
     # warnings grounded in the papers
     "W400": "wasserstein-unconstrained",
     "W401": "penalty-with-batchnorm",
@@ -77,6 +78,8 @@ CODES: dict[str, str] = {
     "W408": "consistency-without-dropout",
     "W411": "trick-without-effect",
     "W412": "data-unreadable",
+    "W413": "shared-batch-without-effect",
+    "W414": "initializer-mean",
     # the command line and the machine a command runs on
     "E500": "bad-usage",
     "E501": "backend-unavailable",

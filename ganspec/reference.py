@@ -17,7 +17,9 @@ from ganspec.ir.components import (
     SCHEDULES,
     SOURCES,
 )
-from ganspec.ir.spec import Spec
+from ganspec.ir.augmentations import AUGMENTATIONS
+from ganspec.ir.initializers import INITIALIZERS
+from ganspec.ir.spec import Network, Spec
 from ganspec.ir.layers import LAYERS, WRAPPERS
 
 SECTIONS = [
@@ -25,6 +27,9 @@ SECTIONS = [
     ("Latent priors (`latent`)", PRIORS),
     ("Layers (inside `generator { }` and `critic { }`)", LAYERS),
     ("Blocks (`name { layers }`; plus `repeat N { layers }`)", WRAPPERS),
+    ("Initializers (`init:`, `bias_init:` of a weight layer, or of a network for all its weight layers)",
+     INITIALIZERS),
+    ("DiffAugment policies (`tricks.diffaugment [...]`)", AUGMENTATIONS),
     ("Objectives (`objective`)", OBJECTIVES),
     ("Constraints and regularizers (`constraint`, repeatable)", CONSTRAINTS),
     ("Step schedules (`steps.schedule`)", SCHEDULES),
@@ -94,6 +99,10 @@ def render() -> str:
                 lines.append(f"| `{name}.{sub}` | {_default(sub_field)} |")
         else:
             lines.append(f"| `{name}` | {_default(field)} |")
+        if model is Network:
+            for option, option_field in fields.items():
+                if option != "layers":
+                    lines.append(f"| `{name}({option}: ...)` | {_default(option_field)} |")
     lines.append("")
     for title, registry in SECTIONS:
         lines += [f"## {title}", "", "| name | parameters | what it is |", "| --- | --- | --- |"]

@@ -118,6 +118,45 @@ def test_diff_compares_numbers_by_value_and_aligns_layers(tmp_path, capsys):
     assert edits == [{"op": "added", "path": "critic.layers[1]", "old": None, "new": "layernorm(epsilon: 0.001)"}]
 
 
+def test_diff_shows_initializers_padding_and_layer_options(tmp_path, capsys):
+    a = tmp_path / "a.gan"
+    b = tmp_path / "b.gan"
+    a.write_text(GOOD.replace("generator {", "generator(init: normal(0, 0.02)) {")
+                 .replace("critic { dense(16) relu", "critic { dense(16, init: orthogonal) relu"))
+    b.write_text(GOOD.replace("generator {", "generator(init: normal(0, 0.01), bias_init: zeros) {")
+                 .replace("critic { dense(16) relu", "critic { dense(16, init: pytorch, bias_init: pytorch) relu"))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert code == exitcodes.DIFFERENT
+    assert json.loads(out)["edits"] == [
+        {"op": "changed", "path": "generator.init.std", "old": 0.02, "new": 0.01},
+        {"op": "added", "path": "generator.bias_init", "old": None, "new": "zeros"},
+        {"op": "changed", "path": "critic.layers[0].init", "old": "orthogonal(gain: 1)", "new": "pytorch"},
+        {"op": "added", "path": "critic.layers[0].bias_init", "old": None, "new": "pytorch"},
+    ]
+    code, out, _ = run(capsys, "diff", str(a), str(b))
+    assert "generator.init.std" in out and "0.02" in out and "0.01" in out
+
+
+def test_diff_shows_explicit_padding(tmp_path, capsys):
+    image = """experiment image {
+  data { source tfds("cifar10") }
+  latent normal(8)
+  generator { dense(8 * 8 * 3) reshape(8, 8, 3) conv_transpose(3, kernel: 4, stride: 4, padding: %s) }
+  critic { conv(8, kernel: 3, stride: 2, padding: %s) dropout(0.2, channels: %s) global_pool(%s) dense(1) }
+  objective hinge
+}
+"""
+    a, b = tmp_path / "a.gan", tmp_path / "b.gan"
+    a.write_text(image % ("0", "[1, 1]", "false", "avg"))
+    b.write_text(image % ("[0, 0]", "[1, 2]", "true", "sum"))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert json.loads(out)["edits"] == [
+        {"op": "changed", "path": "critic.layers[0].padding", "old": 1, "new": [1, 2]},
+        {"op": "changed", "path": "critic.layers[1].channels", "old": False, "new": True},
+        {"op": "changed", "path": "critic.layers[2].mode", "old": "avg", "new": "sum"},
+    ]
+
+
 def test_diff_of_invalid_spec_reports_it(files, capsys):
     code, out, _ = run(capsys, "diff", str(files / "good.gan"), str(files / "syntax.gan"))
     assert code == exitcodes.INVALID and "E010" in out

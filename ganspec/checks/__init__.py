@@ -12,9 +12,9 @@ from pathlib import Path
 from ganspec.diagnostics import Diagnostic, Span, error, warning
 from ganspec.ir import components
 from ganspec.ir import layers as L
-from ganspec.ir.datashape import find_data_file
+from ganspec.ir.datashape import find_data_file, sample_shape
 from ganspec.ir.shapes import (
-    critic_input_shape, data_sample_shape, fmt_shape, generator_input_shape, source_sample_shape,
+    critic_input_shape, crop_problem, data_sample_shape, fmt_shape, generator_input_shape, source_sample_shape,
 )
 from ganspec.ir.spec import Spec
 
@@ -64,6 +64,42 @@ def check_data_shape(ctx: Context):
     ctx.data_shape, ctx.data_problem = data_sample_shape(ctx.spec, ctx.spec_dir)
     if ctx.data_problem and "not found" not in ctx.data_problem:
         yield warning("W412", ctx.data_problem, ctx.span(ctx.spec.data.source))
+
+
+IMAGE_DATA_SETTINGS = ("crop", "resize", "flip", "dequantize")
+
+
+def check_image_preprocessing(ctx: Context):
+    """Crops, flips and dequantization noise are for images, and a crop must fit in them.
+    Example: `crop [140, 140]` of 28x28 MNIST -> E204; `flip horizontal` with ring data -> E204."""
+    data = ctx.spec.data
+    raw, _ = sample_shape(data.source, ctx.spec_dir)
+    images = raw is not None and len(raw) == 3
+    if data.source.toy or (raw is not None and not images):
+        what = f"{data.source.kind}() gives 2D points" if data.source.toy else \
+            f"{data.source.kind}() gives samples of shape {fmt_shape(raw)}"
+        for name in IMAGE_DATA_SETTINGS:
+            if getattr(data, name):
+                yield error("E204", f"data.{name} applies to images, but {what}", ctx.span(data, name),
+                            f"remove `{name}`")
+        return
+    problem = crop_problem(data, raw) if images else None
+    if problem:
+        yield error("E204", f"data.{problem}", ctx.span(data, "crop"),
+                    f"crop at most [{raw[0]}, {raw[1]}], or resize without cropping")
+
+
+def check_diffaugment_images(ctx: Context):
+    """DiffAugment (Zhao et al. 2020) colours, shifts and cuts images (N, H, W, C).
+    Example: `tricks.diffaugment [translation]` with ring data -> E204."""
+    tricks = ctx.spec.tricks
+    if not tricks.diffaugment:
+        return
+    shape = ctx.data_shape
+    if ctx.spec.data.source.toy or (shape is not None and len(shape) != 3):
+        what = "2D points" if ctx.spec.data.source.toy else f"samples of shape {fmt_shape(shape)}"
+        yield error("E204", f"DiffAugment transforms images, but the data are {what}",
+                    ctx.span(tricks, "diffaugment"), "remove tricks.diffaugment")
 
 
 def _walk(ctx, network, shape, role):
@@ -128,6 +164,37 @@ def check_critic_shapes(ctx: Context):
                     ctx.span(rows[-1].layer if rows else spec.critic), hint)
 
 
+def check_explicit_padding(ctx: Context):
+    """A conv's explicit padding is smaller than its kernel, else the outermost outputs see only zeros.
+    Example: `conv(64, kernel: 3, padding: 3)` -> E202 (PyTorch's usual choice is kernel // 2)."""
+    for network in (ctx.spec.generator, ctx.spec.critic):
+        for layer in L.iter_layers(network.layers):
+            pads = L.explicit_padding(layer.padding) if isinstance(layer, L.Conv) else None
+            if pads is not None and max(pads) >= layer.kernel:
+                yield error("E202", f"{layer.kind} padding {max(pads)} is not smaller than its kernel "
+                                    f"{layer.kernel}: the outermost outputs would see only zero padding",
+                            ctx.span(layer, "padding"),
+                            f"PyTorch's usual choice keeps the size at stride 1: padding: {layer.kernel // 2}")
+
+
+def check_initializer_mean(ctx: Context):
+    """A normal initializer given only one positional number sets the mean, not the std (the order is
+    PyTorch's `nn.init.normal_(mean, std)`), which is rarely what was meant.
+    Example: `generator(init: normal(0.02)) { ... }` -> W414 (mean 0.02, std 0.02)."""
+    for network in (ctx.spec.generator, ctx.spec.critic):
+        holders = [network, *(layer for layer in L.iter_layers(network.layers) if isinstance(layer, L.WeightLayer))]
+        for holder in holders:
+            for field in ("init", "bias_init"):
+                init = getattr(holder, field, None)
+                if (init is not None and init.kind in ("normal", "truncated_normal") and init.mean != 0
+                        and "std" not in init.model_fields_set):
+                    yield warning("W414", f"{init.kind}({init.mean:g}) sets the mean to {init.mean:g}, with the "
+                                          f"default std {init.std:g}: the first argument is the mean",
+                                  ctx.span(holder, field),
+                                  f"for a zero-mean initializer write {init.kind}(0, {init.mean:g}) or "
+                                  f"{init.kind}(std: {init.mean:g})")
+
+
 def check_pack(ctx: Context):
     """PacGAN packing applies to the critic, and the batch must split into packs."""
     spec = ctx.spec
@@ -137,6 +204,57 @@ def check_pack(ctx: Context):
     if spec.critic.pack > 1 and spec.train.batch % spec.critic.pack:
         yield error("E306", f"batch {spec.train.batch} does not split into packs of {spec.critic.pack}",
                     ctx.span(spec.train, "batch"), f"use a batch that is a multiple of {spec.critic.pack}")
+
+
+def check_update_order(ctx: Context):
+    """Only the critic_first order takes several critic or generator updates per iteration, and the
+    generator and critic batches may differ only there. Example: `steps { critic 5 order simultaneous }`
+    -> E308 (one forward pass gives one update of each network)."""
+    spec = ctx.spec
+    steps, order = spec.steps, spec.steps.order
+    if order != "critic_first":
+        where = ctx.span(steps, "order")
+        for name, value in (("critic", steps.critic), ("generator", steps.generator)):
+            if value != 1:
+                yield error("E308", f"order {order} makes one {name} update per iteration, but steps.{name} "
+                                    f"is {value}", ctx.span(steps, name),
+                            f"use steps.{name} 1, or order critic_first")
+        if steps.schedule is not None:
+            yield error("E308", f"order {order} makes one critic update per iteration; a step schedule "
+                                "varies their number", ctx.span(steps, "schedule"), "remove the schedule, "
+                                "or use order critic_first")
+        if spec.train.generator_batch not in (None, spec.train.batch):
+            yield error("E308", f"order {order} shows the critic the generator's batch, so train.generator_batch "
+                                f"({spec.train.generator_batch}) must equal train.batch ({spec.train.batch})",
+                        ctx.span(spec.train, "generator_batch"), "remove generator_batch, or use order critic_first")
+        if order == "generator_first" and spec.conditional is not None:
+            yield error("E308", "order generator_first is not available for a conditional GAN: its fakes carry "
+                                "sampled labels, the real batch its own", where, "use order critic_first")
+        if order == "simultaneous" and spec.tricks.unrolled:
+            yield error("E308", "order simultaneous takes both gradients from one forward pass; an unrolled "
+                                "critic needs a separate generator pass", ctx.span(spec.tricks, "unrolled"),
+                        "remove tricks.unrolled, or use order critic_first")
+    if steps.share_real_batch and steps.critic == 1 and steps.schedule is None:
+        yield warning("W413", "share_real_batch has no effect with one critic step per iteration: every "
+                              "iteration consumes one real batch anyway", ctx.span(steps, "share_real_batch"),
+                      "set steps.critic to the number of critic steps that share the batch")
+    generator_batch = spec.train.generator_batch
+    if generator_batch is not None and generator_batch % spec.critic.pack:
+        yield error("E306", f"generator_batch {generator_batch} does not split into packs of {spec.critic.pack}",
+                    ctx.span(spec.train, "generator_batch"), f"use a batch that is a multiple of {spec.critic.pack}")
+    objective = spec.objective
+    if generator_batch in (None, spec.train.batch):
+        return
+    relativistic = isinstance(objective, components.Relativistic)
+    if relativistic and not objective.average:
+        yield error("E308", "relativistic(average: false) pairs each fake with a real sample, so "
+                            f"train.generator_batch ({generator_batch}) must equal train.batch ({spec.train.batch})",
+                    ctx.span(spec.train, "generator_batch"), "use relativistic(average: true), or drop generator_batch")
+    elif spec.conditional is not None and (relativistic or spec.tricks.unrolled):
+        yield error("E308", "a conditional generator update that shows the critic real data (relativistic, "
+                            "unrolled) labels the real batch with its sampled labels, so train.generator_batch "
+                            f"({generator_batch}) must equal train.batch ({spec.train.batch})",
+                    ctx.span(spec.train, "generator_batch"), "drop generator_batch")
 
 
 def check_conditional_labels(ctx: Context):
@@ -288,10 +406,15 @@ def check_tricks_fit_objective(ctx: Context):
 CHECKS = (
     check_data_files,
     check_data_shape,
+    check_image_preprocessing,
+    check_diffaugment_images,
     check_reference_shape,
     check_generator_shapes,
     check_critic_shapes,
+    check_explicit_padding,
+    check_initializer_mean,
     check_pack,
+    check_update_order,
     check_conditional_labels,
     check_metrics_fit_data,
     check_wasserstein_lipschitz,

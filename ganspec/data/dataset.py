@@ -1,8 +1,10 @@
 """Loaded data and its batches: toy streams and in-memory arrays, in numpy (no TensorFlow here).
 
 Batch order is a pure function of (seed, batch position), so a resumed run that asks for
-`start_batch=N` gets exactly the batches a fresh run gets after N batches.
-`tf_pipeline.tf_batches` serves the same batches as a `tf.data.Dataset`.
+`start_batch=N` gets exactly the batches a fresh run gets after N batches. So are the random
+changes to real images (`data.flip`, `data.dequantize`): they are drawn here, in numpy, from
+(seed, batch position), and `tf_pipeline.tf_batches` serves the same batches, with the same
+draws, as a `tf.data.Dataset`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ganspec.ir.shapes import preprocessed_shape
+
 # Independent random streams drawn from one seed: numpy hashes (seed, stream, index) into
 # a generator state, so streams never overlap and any position is reachable directly.
 BATCH_STREAM = 1  # toy batches: one generator per batch
 ORDER_STREAM = 2  # array data: one permutation per epoch
 SAMPLE_STREAM = 3  # `sample(n, seed)`: real samples for metrics
+AUGMENT_STREAM = 4  # array data: the random flips and dequantization noise of one batch
 
 
 def stream(seed: int, which: int, index: int) -> np.random.Generator:
@@ -75,34 +80,93 @@ class ToyDataset(Dataset):
 
 @dataclass(frozen=True)
 class Preprocess:
-    """Pixel scaling and resizing, the same in numpy and in TensorFlow.
+    """Centre crop, pixel scaling and resizing, the same in numpy and in TensorFlow, in that order.
 
     Integer pixels in [0, 255] map linearly onto `scale` = (low, high): x / (255 / (high - low)) + low,
-    i.e. x / 127.5 - 1 for [-1, 1] and x / 255 for [0, 1]. Float data is used as it is.
+    i.e. x / 127.5 - 1 for [-1, 1] and x / 255 for [0, 1]. Float data is used as it is. With
+    `dequantize` the pixels map as (pixel + u) / 256 does (Theis et al. 2016, sec. 3.1):
+    x / (256 / (high - low)) + low here, and `RandomPreprocess` adds u one quantisation level wide.
+    `crop` (height, width) is cut from the centre first: top = (H - height) // 2, left = (W - width) // 2.
     """
 
     scale: tuple[float, float] | None
     resize: tuple[int, int] | None
     pixels: bool  # the raw examples are uint8 pixels
+    crop: tuple[int, int] | None = None
+    dequantize: bool = False
 
     @property
     def divisor(self) -> float | None:
         if not self.pixels or self.scale is None:
             return None
         low, high = self.scale
-        return 255.0 / (high - low)
+        return (256.0 if self.dequantize else 255.0) / (high - low)
+
+    @property
+    def quantisation_step(self) -> float:
+        """One pixel level on the output scale (1 when pixels are not scaled)."""
+        return 1.0 / self.divisor if self.divisor is not None else 1.0
+
+    def crop_box(self, raw_shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+        """(top, left, height, width) of the centre crop of images of `raw_shape` (H, W, C), or None."""
+        if self.crop is None:
+            return None
+        height, width = self.crop
+        return (raw_shape[0] - height) // 2, (raw_shape[1] - width) // 2, height, width
 
     def output_shape(self, raw_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if self.resize is None:
-            return tuple(raw_shape)
-        return tuple(self.resize) + tuple(raw_shape[2:])
+        return preprocessed_shape(self, raw_shape)  # the IR's answer: crop, then resize
 
     def numpy(self, x: np.ndarray) -> np.ndarray:
+        box = self.crop_box(x.shape[1:])
+        if box is not None:
+            top, left, height, width = box
+            x = x[:, top:top + height, left:left + width]
         x = x.astype(np.float32)
         if self.divisor is not None:
             x = x / np.float32(self.divisor) + np.float32(self.scale[0])
         if self.resize is not None and tuple(x.shape[1:3]) != tuple(self.resize):
             x = resize_bilinear(x, self.resize)
+        return x
+
+
+FLIP_AXES = {"horizontal": 2, "vertical": 1}  # axes of an (N, H, W, C) batch
+
+
+@dataclass(frozen=True)
+class RandomPreprocess:
+    """The random part of preprocessing, after `Preprocess`: a mirror image of each sample with
+    probability 1/2 (`flip`), then dequantization noise U[0, 1) * `noise_step` (Theis et al. 2016,
+    sec. 3.1; `noise_step` is one quantisation level on the output scale).
+
+    Each batch's draws come from numpy's generator for (seed, AUGMENT_STREAM, batch position), so
+    any batch is reproducible on its own (a resumed run), and tf.data applies the very same draws
+    (`tf_pipeline`): the flips select, the noise is one float32 addition on either side.
+    Real samples for metrics (`Dataset.sample`) are not changed.
+    """
+
+    flip: str | None = None  # "horizontal" | "vertical"
+    noise_step: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.flip is not None or self.noise_step is not None
+
+    def draw(self, seed: int, position: int, size: int, sample_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """The draws of batch number `position` of `size` samples: {"flip": bool [size], "noise": float32}."""
+        rng = stream(seed, AUGMENT_STREAM, position)
+        draws = {}
+        if self.flip is not None:
+            draws["flip"] = rng.random(size) < 0.5
+        if self.noise_step is not None:
+            draws["noise"] = rng.random((size, *sample_shape), dtype=np.float32) * np.float32(self.noise_step)
+        return draws
+
+    def numpy(self, x: np.ndarray, draws: dict[str, np.ndarray]) -> np.ndarray:
+        if "flip" in draws:
+            x = np.where(draws["flip"][:, None, None, None], np.flip(x, FLIP_AXES[self.flip]), x)
+        if "noise" in draws:
+            x = x + draws["noise"]
         return x
 
 
@@ -163,13 +227,15 @@ def epoch_order(size: int, buffer: int, seed: int, epoch: int) -> np.ndarray:
 class ArrayDataset(Dataset):
     """Finite examples held in memory; every epoch is a fresh order, batches never cross epochs.
 
-    cache: keep the preprocessed (scaled, resized) float32 examples in memory, instead of
+    cache: keep the preprocessed (cropped, scaled, resized) float32 examples in memory, instead of
     preprocessing each batch from the raw examples; the batches are the same either way.
+    augment: the random changes of each training batch (flips, dequantization noise), after that.
     """
 
     def __init__(self, examples: np.ndarray, labels: np.ndarray | None, preprocess: Preprocess, *,
                  shuffle: int = 10_000, cache: bool = True, conditional: bool = False,
-                 num_classes: int | None = None, class_names: tuple[str, ...] | None = None):
+                 num_classes: int | None = None, class_names: tuple[str, ...] | None = None,
+                 augment: RandomPreprocess = RandomPreprocess()):
         if labels is not None and len(labels) != len(examples):
             raise ValueError(f"{len(examples)} examples but {len(labels)} labels")
         if conditional and labels is None:
@@ -177,6 +243,7 @@ class ArrayDataset(Dataset):
         self.examples = examples
         self.labels = None if labels is None else labels.astype(np.int32)
         self.preprocess = preprocess
+        self.augment = augment
         self.shuffle = shuffle
         self.cache = cache
         self.conditional = conditional
@@ -225,9 +292,18 @@ class ArrayDataset(Dataset):
             return self.table()[indices]
         return self.preprocess.numpy(self.examples[indices])
 
+    def batch_plans(self, batch_size: int, seed: int, start_batch: int = 0) -> Iterator[dict[str, np.ndarray]]:
+        """Endless {"indices", and the random draws of `augment`} per batch, from batch `start_batch`."""
+        for position, indices in enumerate(self.index_batches(batch_size, seed, start_batch), start_batch):
+            draws = self.augment.draw(seed, position, len(indices), self.sample_shape) if self.augment.active else {}
+            yield {"indices": indices, **draws}
+
     def numpy_batches(self, batch_size, seed, start_batch=0):
-        for indices in self.index_batches(batch_size, seed, start_batch):
+        for plan in self.batch_plans(batch_size, seed, start_batch):
+            indices = plan.pop("indices")
             x = self.take(indices)
+            if plan:
+                x = self.augment.numpy(x, plan)
             yield (x, self.labels[indices]) if self.conditional else x
 
     def sample(self, n, seed, with_labels=False):
@@ -260,5 +336,5 @@ def pixels_as_uint8(array: np.ndarray) -> np.ndarray | None:
     return array.astype(np.uint8)
 
 
-__all__ = ["ArrayDataset", "Dataset", "Preprocess", "ToyDataset", "buffered_order", "epoch_order",
+__all__ = ["ArrayDataset", "Dataset", "Preprocess", "RandomPreprocess", "ToyDataset", "buffered_order", "epoch_order",
            "resize_bilinear", "resize_weights"]

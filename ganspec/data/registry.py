@@ -1,8 +1,8 @@
 """The loader registry: one small function per data source kind, and what each receives.
 
 A loader takes a `Request` and returns a `Dataset`. File readers return `Examples` and
-finish with `array_dataset`, which applies the `data` section (limit, scale, resize,
-shuffle, cache) the same way for every kind.
+finish with `array_dataset`, which applies the `data` section (limit, crop, scale, resize,
+flip, dequantize, shuffle, cache) the same way for every kind.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from typing import Callable
 
 import numpy as np
 
-from ganspec.data.dataset import ArrayDataset, Dataset, Preprocess, num_classes_of, pixels_as_uint8
+from ganspec.data.dataset import (
+    ArrayDataset, Dataset, Preprocess, RandomPreprocess, num_classes_of, pixels_as_uint8,
+)
 from ganspec.data.errors import bad_data, unreadable
 from ganspec.diagnostics import Span
 from ganspec.ir.components import Source
 from ganspec.ir.datashape import data_roots, find_data_file
+from ganspec.ir.shapes import crop_problem
 from ganspec.ir.spec import Conditional, Data
 
 Loader = Callable[["Request"], Dataset]
@@ -95,15 +98,30 @@ def array_dataset(request: Request, examples: Examples, what: str) -> ArrayDatas
         images, pixels = as_uint8, True
     elif not np.issubdtype(images.dtype, np.floating):
         raise bad_data(f"{what} holds {images.dtype} values; expected uint8 pixels or floats", request.span())
-    if data.resize is not None and images.ndim != 4:
-        raise bad_data(f"`resize` applies to images, but {what} holds rows of shape {tuple(images.shape[1:])}",
-                       data.field_span("resize") or request.span())
+    for name in IMAGE_SETTINGS:
+        if getattr(data, name) and images.ndim != 4:
+            raise bad_data(f"`{name}` applies to images, but {what} holds rows of shape {tuple(images.shape[1:])}",
+                           data.field_span(name) or request.span())
+    problem = crop_problem(data, tuple(images.shape[1:]))
+    if problem is not None:
+        raise bad_data(f"{what}: {problem}", data.field_span("crop") or request.span(),
+                       f"crop at most [{images.shape[1]}, {images.shape[2]}]")
+    if data.dequantize and not pixels:
+        raise bad_data(f"`dequantize` adds noise to 8-bit pixels, but {what} holds {images.dtype} values",
+                       data.field_span("dequantize") or request.span(), "drop `dequantize` for float data")
     preprocess = Preprocess(tuple(data.scale) if data.scale else None,
-                            tuple(data.resize) if data.resize else None, pixels)
+                            tuple(data.resize) if data.resize else None, pixels,
+                            crop=tuple(data.crop) if data.crop else None, dequantize=data.dequantize)
+    augment = RandomPreprocess(flip=data.flip,
+                               noise_step=preprocess.quantisation_step if data.dequantize else None)
     return ArrayDataset(images, labels, preprocess, shuffle=data.shuffle, cache=data.cache,
                         conditional=request.conditional is not None and labels is not None,
                         num_classes=examples.num_classes or num_classes_of(labels),
-                        class_names=examples.class_names)
+                        class_names=examples.class_names, augment=augment)
+
+
+# `data` settings that only images have (N, H, W, C), not rows (N, D).
+IMAGE_SETTINGS = ("crop", "resize", "flip")
 
 
 def checked_labels(labels: np.ndarray, count: int, request: Request, what: str) -> np.ndarray:

@@ -630,9 +630,13 @@ class Samples(Metric):
 
 def all_registries() -> list[Registry]:
     """Every registry of the language, layers included."""
+    from ganspec.ir.augmentations import AUGMENTATIONS
+    from ganspec.ir.initializers import INITIALIZERS
     from ganspec.ir.layers import LAYERS, WRAPPERS
 
-    return [LAYERS, WRAPPERS, SOURCES, PRIORS, OBJECTIVES, CONSTRAINTS, SCHEDULES, LR_SCHEDULES, OPTIMIZERS, METRICS]
+    # INITIALIZERS after PRIORS: both have `normal` and `uniform`; a prior's dump needs `dim`.
+    return [LAYERS, WRAPPERS, SOURCES, PRIORS, OBJECTIVES, CONSTRAINTS, SCHEDULES, LR_SCHEDULES, OPTIMIZERS, METRICS,
+            INITIALIZERS, AUGMENTATIONS]
 
 
 def component_text(dump: dict) -> str | None:

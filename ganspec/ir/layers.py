@@ -9,11 +9,12 @@ Counts follow Keras 3's own layers so they can be compared with built models.
 from __future__ import annotations
 
 import math
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ganspec.ir.base import Component, Registry
+from ganspec.ir.initializers import InitializerField, kernel_only
 
 LAYERS = Registry("layer")
 Shape = tuple[int, ...]
@@ -62,18 +63,59 @@ def _register(cls):
 
 
 Pos = Annotated[int, Field(gt=0)]
-Padding = Literal["same", "valid"]
+NonNeg = Annotated[int, Field(ge=0)]
+# Keras' `same` / `valid`, or PyTorch's explicit zero padding: pixels on every side, or
+# [top_bottom, left_right] (torch.nn.Conv2d(padding=(h, w))).
+Padding = Union[Literal["same", "valid"], NonNeg, tuple[NonNeg, NonNeg]]
+
+
+def _check_padding(value):
+    """One clear error for a bad padding (instead of one per member of the union)."""
+    if value in ("same", "valid"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        return value[0] if value[0] == value[1] else tuple(value)  # [1, 1] means padding: 1
+    raise ValueError("must be same, valid, pixels on every side (padding: 1) or [top_bottom, left_right]")
+
+
+def explicit_padding(padding) -> tuple[int, int] | None:
+    """(top_bottom, left_right) pixels of an explicit padding; None for `same` and `valid`."""
+    if isinstance(padding, str):
+        return None
+    return (padding, padding) if isinstance(padding, int) else tuple(padding)
+
+
+Init = Optional[InitializerField]  # none: the network's `init`, else Keras' default
+
+
+class WeightLayer(Layer):
+    """A layer with a kernel (and maybe a bias): `init` and `bias_init` choose their initializers."""
+
+    has_weights: ClassVar = True
+
+    _bias_init = field_validator("bias_init", check_fields=False)(kernel_only)
+
+    def fan_in(self, shape: Shape) -> int:
+        """Inputs per output unit of the kernel, as PyTorch counts them (torch/nn/init.py)."""
+        raise NotImplementedError
 
 
 @_register
-class Dense(Layer):
+class Dense(WeightLayer):
     """Fully connected layer on the last axis."""
 
     kind: Literal["dense"] = "dense"
     units: Pos
     bias: bool = True
+    init: Init = None
+    bias_init: Init = None
     positional: ClassVar = ("units",)
-    has_weights: ClassVar = True
+
+    def fan_in(self, shape):
+        return shape[-1]
 
     def output_shape(self, shape):
         return shape[:-1] + (self.units,)
@@ -83,8 +125,9 @@ class Dense(Layer):
 
 
 @_register
-class Conv(Layer):
-    """2D convolution."""
+class Conv(WeightLayer):
+    """2D convolution. `padding`: same, valid, or PyTorch's explicit zero padding, pixels on every side
+    or [top_bottom, left_right], then a valid convolution (torch.nn.Conv2d(padding=...))."""
 
     kind: Literal["conv"] = "conv"
     filters: Pos
@@ -92,12 +135,22 @@ class Conv(Layer):
     stride: Pos = 1
     padding: Padding = "same"
     bias: bool = True
+    init: Init = None
+    bias_init: Init = None
     positional: ClassVar = ("filters",)
-    has_weights: ClassVar = True
+
+    _padding = field_validator("padding", mode="before")(_check_padding)
+
+    def fan_in(self, shape):
+        return self.kernel * self.kernel * shape[-1]
 
     def output_shape(self, shape):
         h, w, _ = _image(shape, "conv")
-        oh, ow = (_conv_length(n, self.kernel, self.stride, self.padding) for n in (h, w))
+        pads = explicit_padding(self.padding)
+        if pads is None:
+            oh, ow = (_conv_length(n, self.kernel, self.stride, self.padding) for n in (h, w))
+        else:  # zero padding, then a `valid` convolution (torch.nn.Conv2d)
+            oh, ow = (_conv_length(n + 2 * pad, self.kernel, self.stride, "valid") for n, pad in zip((h, w), pads))
         if oh < 1 or ow < 1:
             raise ShapeError(f"conv kernel {self.kernel} is larger than its input {_fmt(shape)}")
         return (oh, ow, self.filters)
@@ -108,20 +161,47 @@ class Conv(Layer):
 
 
 @_register
-class ConvTranspose(Layer):
-    """2D transposed convolution (fractionally strided)."""
+class ConvTranspose(WeightLayer):
+    """2D transposed convolution (fractionally strided). An explicit `padding` (pixels, or [top_bottom,
+    left_right]) and `output_padding` are PyTorch's ConvTranspose2d: out = (in - 1) * stride - 2 * padding
+    + kernel + output_padding."""
 
     kind: Literal["conv_transpose"] = "conv_transpose"
     filters: Pos
     kernel: Pos = 3
     stride: Pos = 1
     padding: Padding = "same"
+    output_padding: NonNeg = 0  # PyTorch's: extra rows and columns at the bottom and right
     bias: bool = True
+    init: Init = None
+    bias_init: Init = None
     positional: ClassVar = ("filters",)
-    has_weights: ClassVar = True
+
+    _padding = field_validator("padding", mode="before")(_check_padding)
+
+    @field_validator("output_padding")
+    @classmethod
+    def _output_padding(cls, value, info):
+        if value and explicit_padding(info.data.get("padding", "same")) is None:
+            raise ValueError("needs an explicit padding such as `padding: 1` (PyTorch's semantics)")
+        if value >= info.data.get("stride", 1):
+            raise ValueError(f"must be smaller than the stride ({info.data.get('stride', 1)}), as in PyTorch")
+        return value
+
+    def fan_in(self, shape):
+        # PyTorch's ConvTranspose weight is [in, out, k, k] and fan_in reads dim 1: the output filters.
+        return self.kernel * self.kernel * self.filters
 
     def output_shape(self, shape):
         h, w, _ = _image(shape, "conv_transpose")
+        pads = explicit_padding(self.padding)
+        if pads is not None:
+            # torch.nn.ConvTranspose2d: out = (in - 1) * stride - 2 * padding + kernel + output_padding
+            oh, ow = ((n - 1) * self.stride - 2 * pad + self.kernel + self.output_padding
+                      for n, pad in zip((h, w), pads))
+            if oh < 1 or ow < 1:
+                raise ShapeError(f"conv_transpose padding {_fmt(pads)} removes the whole output of {_fmt(shape)}")
+            return (oh, ow, self.filters)
         if self.padding == "same":
             return (h * self.stride, w * self.stride, self.filters)
         grow = max(self.kernel - self.stride, 0)
@@ -164,10 +244,11 @@ class Pool(Layer):
 
 @_register
 class GlobalPool(Layer):
-    """Average (or max) over height and width."""
+    """Average, max or sum over height and width; sum is the SN-GAN/BigGAN critic's
+    `torch.sum(h, dim=[2, 3])` (Miyato et al. 2018 code; PyTorch-StudioGAN's resnet discriminators)."""
 
     kind: Literal["global_pool"] = "global_pool"
-    mode: Literal["max", "avg"] = "avg"
+    mode: Literal["max", "avg", "sum"] = "avg"
     positional: ClassVar = ("mode",)
 
     def output_shape(self, shape):
@@ -262,11 +343,18 @@ class LayerNorm(Layer):
 
 @_register
 class Dropout(Layer):
-    """Dropout with the given rate (active in training only)."""
+    """Dropout with the given rate (active in training only); `channels: true` drops whole feature
+    maps of an image (PyTorch's Dropout2d, Tompson et al. 2015), scaling the kept ones by 1 / (1 - rate)."""
 
     kind: Literal["dropout"] = "dropout"
     rate: float = Field(ge=0, lt=1)
+    channels: bool = False
     positional: ClassVar = ("rate",)
+
+    def output_shape(self, shape):
+        if self.channels:
+            _image(shape, "dropout(channels: true)")
+        return shape
 
 
 @_register

@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, field_validator
 
+from ganspec.ir.augmentations import AUGMENTATIONS
 from ganspec.ir.base import Node
 from ganspec.ir.components import (
     CONSTRAINTS,
@@ -20,6 +21,7 @@ from ganspec.ir.components import (
     SCHEDULES,
     SOURCES,
 )
+from ganspec.ir.initializers import InitializerField, kernel_only
 from ganspec.ir.layers import AnyLayer
 
 Pos = Annotated[int, Field(gt=0)]
@@ -31,7 +33,16 @@ class Data(Node):
 
     source: SOURCES.annotation()
     scale: Optional[tuple[float, float]] = (-1.0, 1.0)  # pixel range for image data
+    # [height, width] cut from the centre of each image before `resize` (CelebA ports: crop
+    # [140, 140] of 218x178, then resize [64, 64]); top = (H - height) // 2, left = (W - width) // 2.
+    crop: Optional[tuple[Pos, Pos]] = None
     resize: Optional[tuple[Pos, Pos]] = None
+    # Random mirror image of each real sample with probability 1/2, per batch position.
+    flip: Optional[Literal["horizontal", "vertical"]] = None
+    # Theis et al. 2016, "A note on the evaluation of generative models", sec. 3.1: uniform noise of
+    # one quantisation level on 8-bit pixels, (pixel + U[0, 1)) / 256, mapped onto `scale` (after a
+    # `resize`, on the resized image's pixels); fresh noise per batch position.
+    dequantize: bool = False
     shuffle: int = Field(10_000, ge=0)  # shuffle buffer; 0 = no shuffling
     cache: bool = True
     limit: Optional[Pos] = None  # use only the first N examples
@@ -45,10 +56,15 @@ class Data(Node):
 
 
 class Network(Node):
-    """A layer stack. `pack` (critic only): PacGAN, Lin et al. 2018 — m samples per decision."""
+    """A layer stack. `pack` (critic only): PacGAN, Lin et al. 2018 — m samples per decision.
+    `init`, `bias_init`: initializers of every weight layer that does not name its own."""
 
     layers: tuple[AnyLayer, ...] = Field(min_length=1)
     pack: Pos = 1
+    init: Optional[InitializerField] = None
+    bias_init: Optional[InitializerField] = None
+
+    _bias_init = field_validator("bias_init")(kernel_only)
 
 
 class Conditional(Node):
@@ -59,11 +75,25 @@ class Conditional(Node):
 
 
 class Steps(Node):
-    """Critic updates per generator update (Goodfellow et al. 2014, Algorithm 1: k)."""
+    """Critic updates per generator update (Goodfellow et al. 2014, Algorithm 1: k), and their order.
+
+    `order` (how one iteration's updates follow each other; `ganspec.train.step_common.ORDERS`):
+    - critic_first: k critic updates, each on fresh fakes, then the generator update(s)
+      (Goodfellow et al. 2014, Algorithm 1; Gulrajani et al. 2017, Algorithm 1);
+    - generator_first: the generator update first, then one critic update on the fakes that
+      update generated (before it), detached (eriklindernoren/PyTorch-GAN, implementations/gan/gan.py);
+    - simultaneous: one forward pass G(z), D(x), D(G(z)); both losses from it, both gradients
+      applied together (TensorFlow's DCGAN tutorial, tensorflow/docs site/en/tutorials/generative/dcgan.ipynb).
+    `share_real_batch`: all k critic updates of an iteration see one real batch (each with fresh
+    fakes), so an iteration consumes one real batch instead of k (keras-io examples/generative/
+    wgan_gp.py, `WGAN.train_step`: `for i in range(self.d_steps)` on the one `real_images`).
+    """
 
     critic: Pos = 1
     generator: Pos = 1
     schedule: Optional[SCHEDULES.annotation()] = None
+    order: Literal["critic_first", "generator_first", "simultaneous"] = "critic_first"
+    share_real_batch: bool = False
 
 
 class Optimizers(Node):
@@ -92,10 +122,16 @@ class Tricks(Node):
     label_flip: Prob = 0.0  # probability of swapping real/fake targets for the critic
     label_noise: float = Field(0.0, ge=0, lt=0.5)  # uniform jitter on targets
     unrolled: int = Field(0, ge=0)  # Metz et al. 2017: unrolled critic steps for the generator
+    # Zhao et al. 2020 (DiffAugment): the same random differentiable T on real and fake samples
+    # before every critic call, in both updates; policies in order (`ganspec.ir.augmentations`).
+    diffaugment: tuple[AUGMENTATIONS.annotation(), ...] = ()
 
 
 class Train(Node):
-    batch: Pos = 64
+    batch: Pos = 64  # the critic's batch (real and fake samples per critic update)
+    # Samples per generator update; none = `batch`. Gulrajani et al. 2017's CIFAR-10 code
+    # (igul222/improved_wgan_training, gan_cifar_resnet.py): critic batch 64, generator batch 128.
+    generator_batch: Optional[Pos] = None
     iterations: Pos = 10_000  # generator iterations
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     xla: bool = False

@@ -17,12 +17,15 @@ from typing import Callable
 import keras
 from keras import ops
 
+from ganspec.ir.initializers import Initializer
+from ganspec.networks.initializers import keras_initializer
 from ganspec.networks.spectral_norm import SpectralNormalization
 from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape
 from ganspec.ir import layers as L
 from ganspec.ir.spec import Spec
 
 SEED_MODULUS = 2**31 - 1
+BIAS_SEED_OFFSET = 2**30  # a bias's seed, from its layer's
 
 
 @keras.saving.register_keras_serializable(package="ganspec")
@@ -46,20 +49,44 @@ class Maxout(keras.layers.Layer):
         return {**super().get_config(), "pieces": self.pieces}
 
 
+@keras.saving.register_keras_serializable(package="ganspec")
+class GlobalSumPooling2D(keras.layers.Layer):
+    """Sum over height and width (the SN-GAN/BigGAN critic's `torch.sum(h, dim=[2, 3])`)."""
+
+    def call(self, inputs):
+        return ops.sum(inputs, axis=(1, 2))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
 @dataclass
 class BuildContext:
     """What builders share: seeds for initializers and dropout, and spectral normalization."""
 
     seed: int
     spectral_norm: int | None = None  # power iterations when weight layers are normalized
+    init: Initializer | None = None  # the network's `init` and `bias_init`
+    bias_init: Initializer | None = None
     _counter: itertools.count = field(default_factory=itertools.count)
 
     def next_seed(self) -> int:
         return (self.seed * 1_000_003 + next(self._counter)) % SEED_MODULUS
 
-    def initializer(self):
-        """Keras' default kernel initializer, seeded so that a spec seed fixes the initial weights."""
-        return keras.initializers.GlorotUniform(seed=self.next_seed())
+    def initializers(self, layer: L.WeightLayer, shape: tuple[int, ...]) -> dict:
+        """`kernel_initializer` (and `bias_initializer`) of a weight layer: the layer's own, else the
+        network's, else Keras' defaults (glorot_uniform, zeros), seeded so that a spec seed fixes the
+        initial weights. Each weight layer draws one seed whatever it declares (the bias's is derived
+        from it), so declaring Keras' defaults builds the very weights of declaring nothing."""
+        seed = self.next_seed()
+        kernel = layer.init or self.init
+        bias = layer.bias_init or self.bias_init
+        fan_in = layer.fan_in(shape)
+        chosen = {"kernel_initializer": keras.initializers.GlorotUniform(seed=seed) if kernel is None
+                  else keras_initializer(kernel, fan_in, seed)}
+        if bias is not None and layer.bias:
+            chosen["bias_initializer"] = keras_initializer(bias, fan_in, (seed + BIAS_SEED_OFFSET) % SEED_MODULUS)
+        return chosen
 
     def weighted(self, layer: keras.layers.Layer) -> keras.layers.Layer:
         """A weight layer, wrapped in spectral normalization where asked."""
@@ -92,21 +119,33 @@ def builds(kind: str):
 
 @builds("dense")
 def build_dense(layer: L.Dense, x, ctx):
-    return ctx.weighted(keras.layers.Dense(layer.units, use_bias=layer.bias, kernel_initializer=ctx.initializer()))(x)
+    return ctx.weighted(keras.layers.Dense(layer.units, use_bias=layer.bias,
+                                           **ctx.initializers(layer, tuple(x.shape[1:]))))(x)
 
 
 @builds("conv")
 def build_conv(layer: L.Conv, x, ctx):
+    pads = L.explicit_padding(layer.padding)
+    if pads is not None and any(pads):  # PyTorch's padding: zeros on every side, then a `valid` convolution
+        x = keras.layers.ZeroPadding2D(pads)(x)
     return ctx.weighted(keras.layers.Conv2D(
-        layer.filters, layer.kernel, strides=layer.stride, padding=layer.padding, use_bias=layer.bias,
-        kernel_initializer=ctx.initializer()))(x)
+        layer.filters, layer.kernel, strides=layer.stride, padding="valid" if pads is not None else layer.padding,
+        use_bias=layer.bias, **ctx.initializers(layer, tuple(x.shape[1:]))))(x)
 
 
 @builds("conv_transpose")
 def build_conv_transpose(layer: L.ConvTranspose, x, ctx):
-    return ctx.weighted(keras.layers.Conv2DTranspose(
-        layer.filters, layer.kernel, strides=layer.stride, padding=layer.padding, use_bias=layer.bias,
-        kernel_initializer=ctx.initializer()))(x)
+    pads = L.explicit_padding(layer.padding)
+    if pads is None:
+        return ctx.weighted(keras.layers.Conv2DTranspose(
+            layer.filters, layer.kernel, strides=layer.stride, padding=layer.padding, use_bias=layer.bias,
+            **ctx.initializers(layer, tuple(x.shape[1:]))))(x)
+    # PyTorch's ConvTranspose2d: the full transposed convolution, (in - 1) * stride + kernel + output_padding
+    # long (the extra at the bottom and right), less `padding` on every side.
+    x = ctx.weighted(keras.layers.Conv2DTranspose(
+        layer.filters, layer.kernel, strides=layer.stride, padding="valid", output_padding=layer.output_padding,
+        use_bias=layer.bias, **ctx.initializers(layer, tuple(x.shape[1:]))))(x)
+    return keras.layers.Cropping2D(pads)(x) if any(pads) else x
 
 
 @builds("batchnorm")
@@ -135,7 +174,8 @@ def build_pool(layer: L.Pool, x, ctx):
 
 @builds("global_pool")
 def build_global_pool(layer: L.GlobalPool, x, ctx):
-    pooling = keras.layers.GlobalMaxPooling2D if layer.mode == "max" else keras.layers.GlobalAveragePooling2D
+    pooling = {"max": keras.layers.GlobalMaxPooling2D, "avg": keras.layers.GlobalAveragePooling2D,
+               "sum": GlobalSumPooling2D}[layer.mode]
     return pooling()(x)
 
 
@@ -161,6 +201,8 @@ def build_flatten(layer: L.Flatten, x, ctx):
 
 @builds("dropout")
 def build_dropout(layer: L.Dropout, x, ctx):
+    if layer.channels:  # one draw per sample and channel, broadcast over height and width
+        return keras.layers.SpatialDropout2D(layer.rate, seed=ctx.next_seed())(x)
     return keras.layers.Dropout(layer.rate, seed=ctx.next_seed())(x)
 
 
@@ -256,7 +298,8 @@ def _float32_output(x, spec: Spec):
 
 def build_generator(spec: Spec) -> keras.Model:
     """z (and a one-hot label when conditional) -> one sample."""
-    ctx = BuildContext(seed=spec.seed * 2 + GENERATOR_SEED)
+    ctx = BuildContext(seed=spec.seed * 2 + GENERATOR_SEED, init=spec.generator.init,
+                       bias_init=spec.generator.bias_init)
     with precision(spec.train.precision):
         z = keras.Input((spec.latent.input_dim,), name="z")
         inputs, x = z, z
@@ -280,7 +323,8 @@ def build_critic(spec: Spec, sample: tuple[int, ...] | None = None, spec_dir=Non
     sample = sample or one_sample_shape(spec, spec_dir)
     constraint = next((c for c in spec.constraints if c.kind == "spectral_norm"), None)
     ctx = BuildContext(seed=spec.seed * 2 + CRITIC_SEED,
-                       spectral_norm=constraint.power_iterations if constraint else None)
+                       spectral_norm=constraint.power_iterations if constraint else None,
+                       init=spec.critic.init, bias_init=spec.critic.bias_init)
     with precision(spec.train.precision):
         inputs = keras.Input(critic_input_shape(spec, sample), name="sample")
         x = ctx.stack(spec.critic.layers, inputs)

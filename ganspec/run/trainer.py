@@ -25,6 +25,7 @@ from ganspec.run.health import check_health
 from ganspec.run.images import image_grid, save_png, scatter
 from ganspec.run.rundir import RunDir
 from ganspec.ir.spec import Spec
+from ganspec.train.schedules import critic_schedule
 
 
 @dataclass
@@ -142,6 +143,7 @@ class Trainer:
         meter = RateMeter()
         self.display.start(spec.name, total, self.iteration, str(self.run.path))
         batches = iteration_feed(self.dataset, spec, self.iteration, self.data_position, self.backend)
+        schedule = critic_schedule(spec)  # how many real batches each iteration consumes
         pending = None
         with StopSignals() as stop:
             try:
@@ -152,8 +154,8 @@ class Trainer:
                     stop.check()
                     real, labels, critic_steps = next(batches)
                     pending = self.step(real, labels, critic_steps=critic_steps)
+                    self.data_position += schedule.real_batches(self.iteration)
                     self.iteration += 1
-                    self.data_position += critic_steps  # one real batch per critic step
                     last = self.iteration == total
                     if self.iteration % log_every == 0 or last:
                         scalars = {name: float(value) for name, value in pending.items()}

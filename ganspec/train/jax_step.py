@@ -1,8 +1,10 @@
 """The JAX training step: one whole GAN iteration as one `jax.jit`-compiled pure function.
 
-The same iteration as `ganspec.train.tf_step` (see `step_common` for the shared interface):
-`critic_steps` critic updates, each on its own real batch (an unrolled `lax.scan` over the stacked
-[critic_steps, batch, ...] input), then `spec.steps.generator` generator updates, then the EMA.
+The same iteration as `ganspec.train.tf_step` (see `step_common` for the shared interface): in the
+default order `critic_steps` critic updates, each on its own real batch (an unrolled `lax.scan` over
+the stacked [critic_steps, batch, ...] input; over the one batch when `steps.share_real_batch`),
+then `spec.steps.generator` generator updates, then the EMA; `ITERATIONS` holds one method per
+order of `step_common.ORDERS`.
 `critic_steps` is a static argument the caller passes (the step schedule's answer): one compiled
 variant per distinct count.
 The models run through `stateless_call`, gradients come from `jax.value_and_grad` and the
@@ -163,9 +165,26 @@ class JaxTrainStep(StepBase):
 
     def _iteration(self, state: StepState, real_batches, real_labels, critic_steps: int):
         spec = self.spec
-        batch = real_batches.shape[1]
         noise_std = instance_noise_std(spec, state.iteration)
-        names = CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+        # Each order returns the state with new weights, optimizer slots, layer states, seed and
+        # critic-update count; the EMA and the iteration count follow here, as on TensorFlow.
+        state, results = ITERATIONS[spec.steps.order](self, state, real_batches, real_labels, critic_steps,
+                                                      noise_std)
+        ema = state.ema
+        if self.ema_generator is not None:
+            ema = self._update_ema(ema, state.generator_trainable + state.generator_other, state.iteration)
+        if spec.tricks.instance_noise is not None:
+            results["instance_noise_std"] = jnp.asarray(noise_std, jnp.float32)
+        return state._replace(ema=ema, iteration=state.iteration + 1), results
+
+    def _critic_names(self):
+        return CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+
+    def _critic_first(self, state: StepState, real_batches, real_labels, critic_steps: int, noise_std):
+        """k critic updates, each on fresh fakes, then the generator update(s) (Goodfellow et al. 2014,
+        Algorithm 1; Gulrajani et al. 2017, Algorithm 1)."""
+        spec = self.spec
+        names = self._critic_names()
 
         def critic_update(carry, inputs):
             real, labels = inputs
@@ -178,8 +197,13 @@ class JaxTrainStep(StepBase):
         # Unrolled: XLA compiles the k updates as straight-line code it can schedule across. As a
         # while loop the same iteration ran 0.72x a hand-written loop of k separate jitted calls
         # (keras.io WGAN-GP, batch 16, CPU); unrolled, 0.97x (bench/throughput.py --backend jax).
-        critic, per_step = jax.lax.scan(critic_update, carry, (real_batches, real_labels), length=critic_steps,
-                                        unroll=True)
+        if self.schedule.share_real_batch:  # every critic step sees the iteration's one real batch
+            shared = (real_batches[0], real_labels[0] if real_labels is not None else None)
+            critic, per_step = jax.lax.scan(lambda c, _: critic_update(c, shared), carry, None, length=critic_steps,
+                                            unroll=True)
+        else:
+            critic, per_step = jax.lax.scan(critic_update, carry, (real_batches, real_labels), length=critic_steps,
+                                            unroll=True)
         results = {name: jnp.mean(values) for name, values in per_step.items()}
 
         last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
@@ -187,35 +211,100 @@ class JaxTrainStep(StepBase):
                                    critic.critic_other, critic.seed)
         totals = {name: jnp.float32(0.0) for name in GENERATOR_METRICS}
         for _ in range(spec.steps.generator):
-            generator, metrics = self._generator_update(generator, critic.critic_trainable, real_batches[-1],
-                                                        last_labels, batch, noise_std, critic.critic_optimizer)
+            generator, metrics, _ = self._generator_update(generator, critic.critic_trainable, real_batches[-1],
+                                                           last_labels, self.generator_batch, noise_std,
+                                                           critic.critic_optimizer)
             totals = {name: totals[name] + metrics[name] for name in GENERATOR_METRICS}
         results.update({name: value / spec.steps.generator for name, value in totals.items()})
-
-        ema = state.ema
-        if self.ema_generator is not None:
-            ema = self._update_ema(ema, generator.generator_trainable + generator.generator_other, state.iteration)
-        if spec.tricks.instance_noise is not None:
-            results["instance_noise_std"] = jnp.asarray(noise_std, jnp.float32)
-        new_state = StepState(
+        return state._replace(
             generator_trainable=generator.generator_trainable,
             generator_other=generator.generator_other,
             critic_trainable=critic.critic_trainable,
             critic_other=generator.critic_other,
             generator_optimizer=generator.generator_optimizer,
             critic_optimizer=critic.critic_optimizer,
-            ema=ema,
             seed=generator.seed,
-            iteration=state.iteration + 1,
             critic_updates=critic.critic_updates,
-        )
-        return new_state, results
+        ), results
 
-    def _critic_update(self, carry: CriticCarry, g_train, real, labels, noise_std):
+    def _generator_first(self, state: StepState, real_batches, real_labels, critic_steps: int, noise_std):
+        """eriklindernoren/PyTorch-GAN, implementations/gan/gan.py: the generator update on G(z), then one
+        critic update on the real batch and those fakes (made before the generator's update), detached."""
+        generator = GeneratorCarry(state.generator_trainable, state.generator_other, state.generator_optimizer,
+                                   state.critic_other, state.seed)
+        generator, generator_metrics, generated = self._generator_update(
+            generator, state.critic_trainable, real_batches[0], None, self.generator_batch, noise_std,
+            state.critic_optimizer)
+        carry = CriticCarry(state.critic_trainable, generator.critic_other, state.critic_optimizer,
+                            generator.generator_other, generator.seed, state.critic_updates)
+        critic, results = self._critic_update(carry, None, real_batches[0], None, noise_std,
+                                              fake=jax.lax.stop_gradient(generated))
+        results.update(generator_metrics)
+        return state._replace(
+            generator_trainable=generator.generator_trainable,
+            generator_other=critic.generator_other,
+            critic_trainable=critic.critic_trainable,
+            critic_other=critic.critic_other,
+            generator_optimizer=generator.generator_optimizer,
+            critic_optimizer=critic.critic_optimizer,
+            seed=critic.seed,
+            critic_updates=critic.critic_updates,
+        ), results
+
+    def _simultaneous(self, state: StepState, real_batches, real_labels, critic_steps: int, noise_std):
+        """TensorFlow's DCGAN tutorial (train_step): one G(z), D(x), D(G(z)), the critic's and the generator's
+        loss from them, both gradients (one forward pass, `jax.vjp`) applied together."""
+        spec, losses = self.spec, self.losses
+        real = real_batches[0]
+        labels = self._one_hot(real_labels[0]) if real_labels is not None else None
+        g_opt, c_opt = state.generator_optimizer, state.critic_optimizer
+
+        def forward(g_train, c_train):
+            with self._random(state.seed) as scope:
+                generated, g_other = self._generate(g_train, state.generator_other, self.generator_batch, labels)
+                noisy_real, fake = self._noisy(real, noise_std), self._noisy(generated, noise_std)
+                targets = self._targets(ops.shape(noisy_real)[0] // self.pack)
+                points = self._penalty_points(noisy_real, jax.lax.stop_gradient(fake))
+                seed = scope.get_current_value(self.seed_state)
+            (d_real, d_fake), c_other = self._critic_pair(c_train, state.critic_other, noisy_real, fake, labels)
+            critic_loss = losses.critic(spec.objective, d_real, d_fake, targets)
+            penalty, c_other = self._penalty(c_train, c_other, points, noisy_real, labels, d_real,
+                                             state.critic_updates)
+            generator_loss = losses.generator(spec.objective, d_real if losses.generator_reads_real else None,
+                                              d_fake)
+            scaled = (self._scale(self.generator_optimizer, g_opt, generator_loss),
+                      self._scale(self.critic_optimizer, c_opt, critic_loss + penalty))
+            return scaled, (critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed)
+
+        scaled, pullback, aux = jax.vjp(forward, state.generator_trainable, state.critic_trainable, has_aux=True)
+        critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed = aux
+        one, zero = jnp.ones_like(scaled[0]), jnp.zeros_like(scaled[0])
+        g_gradients = pullback((one, zero))[0]
+        c_gradients = pullback((zero, one))[1]
+        g_train, g_opt = self.generator_optimizer.stateless_apply(list(g_opt), list(g_gradients),
+                                                                  list(state.generator_trainable))
+        new_train, c_opt = self.critic_optimizer.stateless_apply(list(c_opt), list(c_gradients),
+                                                                 list(state.critic_trainable))
+        c_train = self._after_update(state.critic_trainable, new_train, state.critic_updates)
+        results = self._critic_metrics(critic_loss, penalty, d_real, d_fake, c_gradients, c_opt)
+        results.update({
+            "generator_loss": generator_loss,
+            "generator_grad_norm": global_norm(g_gradients) / self._loss_scale(self.generator_optimizer, g_opt),
+        })
+        return state._replace(
+            generator_trainable=tuple(g_train), generator_other=tuple(g_other),
+            critic_trainable=tuple(c_train), critic_other=tuple(c_other),
+            generator_optimizer=tuple(g_opt), critic_optimizer=tuple(c_opt),
+            seed=seed, critic_updates=state.critic_updates + 1,
+        ), results
+
+    def _critic_update(self, carry: CriticCarry, g_train, real, labels, noise_std, fake=None):
+        """One critic update on `real` and fresh fakes (or the given `fake`, made by the generator update)."""
         spec, losses = self.spec, self.losses
         c_train, c_other, c_opt, g_other, seed, critic_updates = carry
         with self._random(seed) as scope:
-            fake, g_other = self._generate(g_train, g_other, ops.shape(real)[0], labels)
+            if fake is None:
+                fake, g_other = self._generate(g_train, g_other, ops.shape(real)[0], labels)
             real, fake = self._noisy(real, noise_std), self._noisy(fake, noise_std)
             targets = self._targets(ops.shape(real)[0] // self.pack)
             points = self._penalty_points(real, fake)
@@ -232,6 +321,10 @@ class JaxTrainStep(StepBase):
             objective, has_aux=True)(c_train)
         new_train, c_opt = self.critic_optimizer.stateless_apply(list(c_opt), list(gradients), list(c_train))
         c_train = tuple(self._after_update(c_train, new_train, critic_updates))
+        metrics = self._critic_metrics(loss, penalty, d_real, d_fake, gradients, c_opt)
+        return CriticCarry(c_train, tuple(c_other), tuple(c_opt), tuple(g_other), seed, critic_updates + 1), metrics
+
+    def _critic_metrics(self, loss, penalty, d_real, d_fake, gradients, c_opt):
         metrics = {
             "critic_loss": loss,
             "penalty": jnp.asarray(penalty, jnp.float32),
@@ -239,12 +332,13 @@ class JaxTrainStep(StepBase):
             "d_fake": ops.mean(d_fake),
             "critic_grad_norm": global_norm(gradients) / self._loss_scale(self.critic_optimizer, c_opt),
         }
-        if losses.estimate:
-            name, estimate = losses.estimate
+        if self.losses.estimate:
+            name, estimate = self.losses.estimate
             metrics[name] = estimate(loss, d_real, d_fake)
-        return CriticCarry(c_train, tuple(c_other), tuple(c_opt), tuple(g_other), seed, critic_updates + 1), metrics
+        return metrics
 
     def _generator_update(self, carry: GeneratorCarry, c_train, real, labels, batch, noise_std, c_opt):
+        """One generator update on `batch` fresh z: the carry, its metrics and G(z) (before the update)."""
         spec, losses = self.spec, self.losses
         g_train, g_other, g_opt, c_other, seed = carry
         with self._random(seed) as scope:
@@ -252,12 +346,14 @@ class JaxTrainStep(StepBase):
                 labels = sample_labels(spec.conditional.classes, batch, self.seed_generator)
             real = self._noisy(real, noise_std)
             z = sample_latent(spec.latent, batch, self.seed_generator)
+            fake_view = self._augmentation((batch,) + self._fake_shape)  # drawn here, applied to G(z) below
             fake_noise = self._noise((batch,) + self._fake_shape, noise_std)
             seed = scope.get_current_value(self.seed_state)
 
         def objective(weights):
             inputs = [z, labels] if spec.conditional else z
-            fake, other = self.generator.stateless_call(weights, g_other, inputs, training=True)
+            generated, other = self.generator.stateless_call(weights, g_other, inputs, training=True)
+            fake = self._augmented(generated, fake_view)
             fake = fake + fake_noise if fake_noise is not None else fake
             if spec.tricks.unrolled:
                 critic, c_state = self._unrolled_critic(c_train, c_other, c_opt, real, fake, labels), c_other
@@ -268,15 +364,15 @@ class JaxTrainStep(StepBase):
             if losses.generator_reads_real:
                 d_real, c_state = critic(real, labels, c_state)
             loss = losses.generator(spec.objective, d_real, d_fake)
-            return self._scale(self.generator_optimizer, g_opt, loss), (loss, other, c_state)
+            return self._scale(self.generator_optimizer, g_opt, loss), (loss, other, c_state, generated)
 
-        (_, (loss, g_other, c_other)), gradients = jax.value_and_grad(objective, has_aux=True)(g_train)
+        (_, (loss, g_other, c_other, generated)), gradients = jax.value_and_grad(objective, has_aux=True)(g_train)
         g_train, g_opt = self.generator_optimizer.stateless_apply(list(g_opt), list(gradients), list(g_train))
         metrics = {
             "generator_loss": loss,
             "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer, g_opt),
         }
-        return GeneratorCarry(tuple(g_train), tuple(g_other), tuple(g_opt), tuple(c_other), seed), metrics
+        return GeneratorCarry(tuple(g_train), tuple(g_other), tuple(g_opt), tuple(c_other), seed), metrics, generated
 
     # ---- pieces ------------------------------------------------------------------------------
 
@@ -317,7 +413,8 @@ class JaxTrainStep(StepBase):
         return std * keras.random.normal(shape, seed=self.seed_generator)
 
     def _noisy(self, samples, std):
-        """Instance noise (Sonderby et al. 2017): Gaussian noise on every critic input."""
+        """Every critic input: DiffAugment's T (`StepBase._augment`), then instance noise (Sonderby et al. 2017)."""
+        samples = self._augment(samples)
         noise = self._noise(ops.shape(samples), std)
         return samples if noise is None else samples + noise
 
@@ -406,6 +503,13 @@ class JaxTrainStep(StepBase):
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             return _variable_value(optimizer, values, optimizer.dynamic_scale).astype(jnp.float32)
         return 1.0
+
+
+ITERATIONS = {  # one method per order of step_common.ORDERS
+    "critic_first": JaxTrainStep._critic_first,
+    "generator_first": JaxTrainStep._generator_first,
+    "simultaneous": JaxTrainStep._simultaneous,
+}
 
 
 def _scaled(scale, term_and_state):

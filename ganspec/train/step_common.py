@@ -4,10 +4,12 @@ samples in one call, and building the models and optimizers of a spec.
 A step module (`tf_step`, `jax_step`) exposes `compile_training(spec, sample)` (`sample`: one real
 sample's shape, as the data stage loaded it) returning a step object with the same interface:
 
-- `step(real [k, B, ...], labels [k, B] or None, critic_steps=k) -> {metric: scalar}`: one generator
-  iteration (k critic updates, each on its own real batch, then the generator updates, then the EMA).
-  k comes from the step schedule (`schedules.critic_schedule`, through the data feed), never from the
-  input's shape; each distinct k compiles its own variant;
+- `step(real [n, B, ...], labels [n, B] or None, critic_steps=k) -> {metric: scalar}`: one generator
+  iteration in the order `spec.steps.order` (`ORDERS`; by default k critic updates, each on its own
+  real batch, then the generator updates, then the EMA). k comes from the step schedule
+  (`schedules.critic_schedule`, through the data feed), never from the input's shape; each distinct k
+  compiles its own variant. n is the real batches the iteration consumes, which the same schedule
+  answers (`CriticSchedule.real_batches_for`: k, or 1 when `steps.share_real_batch`);
 - `generator`, `critic`, `ema_generator` (or None), `generator_optimizer`, `critic_optimizer`;
 - `seed_state`, `iteration`, `critic_updates`, `network_state`: the Keras variables a checkpoint
   needs beyond the models' weights and the optimizers' variables;
@@ -15,9 +17,10 @@ sample's shape, as the data stage loaded it) returning a step object with the sa
   saving, sampling or evaluating); `reload()` reads the variables again (after a checkpoint was
   restored into them).
 
-Random draws happen in the same order on both backends (z, instance noise on the real and the fake
-batch, label targets, the penalty points of each penalty in order), each from the step's
-`keras.random.SeedGenerator(spec.seed)`.
+Random draws happen in the same order on both backends (z, then for the real and then the fake batch
+DiffAugment's draws and instance noise, label targets, the penalty points of each penalty in order),
+each from the step's `keras.random.SeedGenerator(spec.seed)`. Every sample the critic sees passes
+`StepBase._augment` (DiffAugment, Zhao et al. 2020; nothing without `tricks.diffaugment`) first.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ import keras
 
 from ganspec.networks import build_critic, build_generator
 from ganspec.networks.keras_models import Maxout
-from ganspec.train import constraints
+from ganspec.train import augment, constraints
 from ganspec.train.objectives import critic_targets, objective_losses, plain_targets
 from ganspec.train.optimizers import make_optimizers
+from ganspec.train.schedules import critic_schedule
 
 CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_norm")
 GENERATOR_METRICS = ("generator_loss", "generator_grad_norm")
@@ -50,6 +54,26 @@ PER_SAMPLE_LAYERS = (
 # at its batch 256 (docs/results/throughput.md). So only batches up to this size are joined.
 JOIN_MAX_BATCH = 128
 
+# The orders of one iteration's updates (`steps.order`); each step module maps every name to its
+# iteration method. Only critic_first takes more than one critic or generator update
+# (`ganspec.checks.check_update_order`).
+ORDERS = {
+    # Goodfellow et al. 2014, Algorithm 1; Gulrajani et al. 2017, Algorithm 1: k critic updates, each
+    # on its own real batch and fresh fakes, then the generator update(s) on fresh z.
+    "critic_first": "k critic updates, then the generator update(s)",
+    # eriklindernoren/PyTorch-GAN, implementations/gan/gan.py (and dcgan.py, lsgan.py, ...): the
+    # generator update on gen_imgs = G(z), then one critic update on real_imgs and gen_imgs.detach(),
+    # the fakes made before the generator's update. Both updates then take their gradients at the
+    # same weights as `simultaneous` does; the critic runs once more on the fakes (its batch-norm
+    # statistics, spectral-norm power iteration and dropout masks advance as in that script), and the
+    # random draws come in the generator's order.
+    "generator_first": "the generator update, then one critic update on the fakes it made",
+    # TensorFlow's DCGAN tutorial (tensorflow/docs, site/en/tutorials/generative/dcgan.ipynb,
+    # train_step): one G(z), D(x), D(G(z)) under two tapes, both losses from them, both gradients
+    # applied together.
+    "simultaneous": "one forward pass, both updates from it",
+}
+
 
 def per_sample(model) -> bool:
     """Whether every layer of `model` treats each sample on its own (see PER_SAMPLE_LAYERS)."""
@@ -67,6 +91,11 @@ def build_parts(spec, sample: tuple[int, ...]):
     critic = build_critic(spec, sample=tuple(sample))
     generator_optimizer, critic_optimizer = make_optimizers(spec)
     return generator, critic, generator_optimizer, critic_optimizer
+
+
+def generator_batch(spec) -> int:
+    """Samples per generator update: `train.generator_batch`, or the critic's `train.batch`."""
+    return spec.train.generator_batch or spec.train.batch
 
 
 def make_ema_generator(spec, generator):
@@ -90,6 +119,8 @@ class StepBase:
         rules = [(c, constraints.constraint_rule(c)) for c in spec.constraints]
         self.penalties = [(c, r) for c, r in rules if isinstance(r, (constraints.GradientRule, constraints.OutputRule))]
         self.after_updates = [(c, r) for c, r in rules if isinstance(r, constraints.AfterUpdateRule)]
+        self.schedule = critic_schedule(spec)
+        self.generator_batch = generator_batch(spec)
         self.seed_generator = keras.random.SeedGenerator(spec.seed)
         self.seed_state = self.seed_generator.state  # saved in checkpoints
         # Keras leaves its layers' RNG states (dropout) out of saved weights; checkpoints need them.
@@ -101,13 +132,32 @@ class StepBase:
     def _check_critic_steps(self, real_batches, critic_steps: int) -> int:
         """`critic_steps` as a Python int (one compiled variant per value), checked against the input."""
         critic_steps = int(critic_steps)
-        if real_batches.shape[0] != critic_steps:
-            raise ValueError(f"{critic_steps} critic steps need {critic_steps} real batches, "
+        needed = self.schedule.real_batches_for(critic_steps)
+        if real_batches.shape[0] != needed:
+            raise ValueError(f"{critic_steps} critic steps need {needed} real batches, "
                              f"got {real_batches.shape[0]}")
         return critic_steps
 
+    def _real_index(self, critic_step):
+        """Which of the iteration's real batches critic step `critic_step` sees."""
+        return 0 if self.schedule.share_real_batch else critic_step
+
     def _one_hot(self, labels):
         return keras.ops.one_hot(labels, self.spec.conditional.classes)
+
+    def _augmentation(self, shape):
+        """DiffAugment's draws for one batch of critic inputs of `shape` (Zhao et al. 2020), or None
+        without `tricks.diffaugment`; drawn where the step draws its other noise."""
+        policies = self.spec.tricks.diffaugment
+        return augment.draw(policies, tuple(shape), self.seed_generator) if policies else None
+
+    def _augmented(self, samples, draws):
+        """T(samples) with `draws` from `_augmentation` (differentiable), or the samples themselves."""
+        return samples if draws is None else augment.apply(self.spec.tricks.diffaugment, samples, draws)
+
+    def _augment(self, samples):
+        """T(samples) with fresh draws: every real and fake batch passes here before the critic sees it."""
+        return self._augmented(samples, self._augmentation(tuple(samples.shape)))
 
     def _penalty_points(self, real, fake):
         """Where each gradient penalty looks, drawn on every critic update (lazy ones too), in order."""

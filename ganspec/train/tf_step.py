@@ -1,8 +1,10 @@
 """The TensorFlow training step: one whole GAN iteration inside one `tf.function`.
 
-An iteration is `critic_steps` critic updates, each on its own real batch (the input
-is stacked as [critic_steps, batch, ...]), then `spec.steps.generator` generator
-updates, then the EMA of the generator weights. `critic_steps` is a Python int the caller
+An iteration is, in the default order (`steps.order critic_first`), `critic_steps` critic
+updates, each on its own real batch (the input is stacked as [critic_steps, batch, ...]; one
+batch when `steps.share_real_batch`), then `spec.steps.generator` generator updates, then the
+EMA of the generator weights; `ITERATIONS` holds one method per order of
+`step_common.ORDERS`. `critic_steps` is a Python int the caller
 passes (the step schedule's answer, `schedules.critic_schedule`), so each distinct count
 traces its own variant: the WGAN warm-up schedule traces two.
 
@@ -124,13 +126,28 @@ class TrainStep(StepBase, tf.Module):
 
     def _iteration(self, real_batches, real_labels, critic_steps: int):
         spec = self.spec
-        batch = real_batches.shape[1]
         noise_std = instance_noise_std(spec, self.iteration)
-        names = CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+        results = ITERATIONS[spec.steps.order](self, real_batches, real_labels, critic_steps, noise_std)
+        if self.ema_generator is not None:
+            self._update_ema()
+        self.iteration.assign_add(1)
+        if spec.tricks.instance_noise is not None:
+            results["instance_noise_std"] = tf.cast(noise_std, tf.float32)
+        return results
+
+    def _critic_names(self):
+        return CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+
+    def _critic_first(self, real_batches, real_labels, critic_steps: int, noise_std):
+        """k critic updates, each on fresh fakes, then the generator update(s) (Goodfellow et al. 2014,
+        Algorithm 1; Gulrajani et al. 2017, Algorithm 1)."""
+        spec = self.spec
+        names = self._critic_names()
 
         def critic_update(i, totals):
-            labels = self._one_hot(real_labels[i]) if real_labels is not None else None
-            metrics = self._critic_update(real_batches[i], labels, noise_std)
+            at = self._real_index(i)
+            labels = self._one_hot(real_labels[at]) if real_labels is not None else None
+            metrics = self._critic_update(real_batches[at], labels, noise_std)
             return i + 1, {name: totals[name] + metrics[name] for name in names}
 
         # A graph while loop, traced once. Unrolled (k traced updates) it ran at the same steady speed
@@ -143,20 +160,58 @@ class TrainStep(StepBase, tf.Module):
         last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
         generator_totals = {name: tf.constant(0.0) for name in GENERATOR_METRICS}
         for _ in range(spec.steps.generator):
-            metrics = self._generator_update(real_batches[-1], last_labels, batch, noise_std)
+            metrics, _ = self._generator_update(real_batches[-1], last_labels, self.generator_batch, noise_std)
             generator_totals = {name: generator_totals[name] + metrics[name] for name in GENERATOR_METRICS}
         results.update({name: value / spec.steps.generator for name, value in generator_totals.items()})
-
-        if self.ema_generator is not None:
-            self._update_ema()
-        self.iteration.assign_add(1)
-        if spec.tricks.instance_noise is not None:
-            results["instance_noise_std"] = tf.cast(noise_std, tf.float32)
         return results
 
-    def _critic_update(self, real, labels, noise_std):
+    def _generator_first(self, real_batches, real_labels, critic_steps: int, noise_std):
+        """eriklindernoren/PyTorch-GAN, implementations/gan/gan.py: the generator update on G(z), then one
+        critic update on the real batch and those fakes (made before the generator's update), detached."""
+        generator_metrics, generated = self._generator_update(real_batches[0], None, self.generator_batch,
+                                                              noise_std)
+        results = self._critic_update(real_batches[0], None, noise_std, fake=tf.stop_gradient(generated))
+        results.update(generator_metrics)
+        return results
+
+    def _simultaneous(self, real_batches, real_labels, critic_steps: int, noise_std):
+        """TensorFlow's DCGAN tutorial (train_step): one G(z), D(x), D(G(z)) under two tapes, the critic's
+        and the generator's loss from them, both gradients applied together."""
         spec, losses = self.spec, self.losses
-        fake = self.generator(self._generator_inputs(ops.shape(real)[0], labels), training=True)
+        real = real_batches[0]
+        labels = self._one_hot(real_labels[0]) if real_labels is not None else None
+        generator_variables = self.generator.trainable_variables
+        critic_variables = self.critic.trainable_variables
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as critic_tape:
+            generated = self.generator(self._generator_inputs(self.generator_batch, labels), training=True)
+            real, fake = self._noisy(real, noise_std), self._noisy(generated, noise_std)
+            targets = self._targets(ops.shape(real)[0] // self.pack)
+            points = self._penalty_points(real, tf.stop_gradient(fake))
+            d_real, d_fake = self._critic_pair(real, fake, labels)
+            critic_loss = losses.critic(spec.objective, d_real, d_fake, targets)
+            penalty = self._penalty(points, real, labels, d_real)
+            critic_scaled = self._scale(self.critic_optimizer, critic_loss + penalty)
+            generator_loss = losses.generator(spec.objective, d_real if losses.generator_reads_real else None,
+                                              d_fake)
+            generator_scaled = self._scale(self.generator_optimizer, generator_loss)
+        generator_gradients = generator_tape.gradient(generator_scaled, generator_variables)
+        critic_gradients = critic_tape.gradient(critic_scaled, critic_variables)
+        self.generator_optimizer.apply_gradients(zip(generator_gradients, generator_variables))
+        self.critic_optimizer.apply_gradients(zip(critic_gradients, critic_variables))
+        self._after_update()
+        self.critic_updates.assign_add(1)
+        results = self._critic_metrics(critic_loss, penalty, d_real, d_fake, critic_gradients)
+        results.update({
+            "generator_loss": generator_loss,
+            "generator_grad_norm": global_norm(generator_gradients) / self._loss_scale(self.generator_optimizer),
+        })
+        return results
+
+    def _critic_update(self, real, labels, noise_std, fake=None):
+        """One critic update on `real` and fresh fakes (or the given `fake`, made by the generator update)."""
+        spec, losses = self.spec, self.losses
+        if fake is None:
+            fake = self.generator(self._generator_inputs(ops.shape(real)[0], labels), training=True)
         real, fake = self._noisy(real, noise_std), self._noisy(fake, noise_std)
         targets = self._targets(ops.shape(real)[0] // self.pack)
         points = self._penalty_points(real, fake)
@@ -171,6 +226,9 @@ class TrainStep(StepBase, tf.Module):
         self.critic_optimizer.apply_gradients(zip(gradients, variables))
         self._after_update()
         self.critic_updates.assign_add(1)
+        return self._critic_metrics(loss, penalty, d_real, d_fake, gradients)
+
+    def _critic_metrics(self, loss, penalty, d_real, d_fake, gradients):
         metrics = {
             "critic_loss": loss,
             "penalty": tf.cast(penalty, tf.float32),
@@ -178,18 +236,20 @@ class TrainStep(StepBase, tf.Module):
             "d_fake": ops.mean(d_fake),
             "critic_grad_norm": global_norm(gradients) / self._loss_scale(self.critic_optimizer),
         }
-        if losses.estimate:
-            name, estimate = losses.estimate
+        if self.losses.estimate:
+            name, estimate = self.losses.estimate
             metrics[name] = estimate(loss, d_real, d_fake)
         return metrics
 
     def _generator_update(self, real, labels, batch, noise_std):
+        """One generator update on `batch` fresh z; returns its metrics and G(z) (before the update)."""
         spec, losses = self.spec, self.losses
         if spec.conditional:
             labels = sample_labels(spec.conditional.classes, batch, self.seed_generator)
         real = self._noisy(real, noise_std)
         with tf.GradientTape() as tape:
-            fake = self._noisy(self.generator(self._generator_inputs(batch, labels), training=True), noise_std)
+            generated = self.generator(self._generator_inputs(batch, labels), training=True)
+            fake = self._noisy(generated, noise_std)
             critic = self._unrolled_critic(real, fake, labels) if spec.tricks.unrolled else self._critic
             d_fake = critic(fake, labels)
             d_real = critic(real, labels) if losses.generator_reads_real else None
@@ -201,7 +261,7 @@ class TrainStep(StepBase, tf.Module):
         return {
             "generator_loss": loss,
             "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer),
-        }
+        }, generated
 
     # ---- pieces --------------------------------------------------------------------------
 
@@ -223,7 +283,8 @@ class TrainStep(StepBase, tf.Module):
         return [z, labels] if self.spec.conditional else z
 
     def _noisy(self, samples, std):
-        """Instance noise (Sonderby et al. 2017): Gaussian noise on every critic input."""
+        """Every critic input: DiffAugment's T (`StepBase._augment`), then instance noise (Sonderby et al. 2017)."""
+        samples = self._augment(samples)
         if self.spec.tricks.instance_noise is None:
             return samples
         return samples + std * keras.random.normal(ops.shape(samples), seed=self.seed_generator)
@@ -302,6 +363,12 @@ class TrainStep(StepBase, tf.Module):
             return tf.cast(optimizer.dynamic_scale, tf.float32)
         return 1.0
 
+
+ITERATIONS = {  # one method per order of step_common.ORDERS
+    "critic_first": TrainStep._critic_first,
+    "generator_first": TrainStep._generator_first,
+    "simultaneous": TrainStep._simultaneous,
+}
 
 PENALTY_TERMS = {
     constraints.GradientRule: TrainStep._gradient_term,

@@ -48,6 +48,42 @@ experiment parity_conditional {
   %s
 }
 """
+IMAGE = """
+experiment parity_image {
+  seed 5
+  data { source npz("unused.npz") }
+  latent normal(3)
+  generator { dense(8 * 8 * 3) reshape(8, 8, 3) tanh }
+  critic { flatten dense(8) leaky_relu(0.2) dense(1) }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
+SAMPLES = {IMAGE: (8, 8, 3)}  # one real sample of a template's data; (2,) for the others
+# Published-configuration layers: initializers, PyTorch's explicit padding and output_padding,
+# channel dropout (Dropout2d) and global sum pooling.
+CONV = """
+experiment parity_conv {
+  seed 5
+  data { source npz("unused.npz") }
+  latent normal(3)
+  generator(init: normal(0, 0.02), bias_init: pytorch) {
+    dense(4 * 4 * 4, init: orthogonal) reshape(4, 4, 4)
+    conv_transpose(4, kernel: 3, stride: 2, padding: 1, output_padding: 1, init: pytorch) relu
+    conv(3, kernel: 3, padding: [1, 1]) tanh
+  }
+  critic(init: he_normal) {
+    conv(4, kernel: 3, stride: 2, padding: 1) leaky_relu(0.2) dropout(0.5, channels: true)
+    conv(4, kernel: 4, stride: 2, padding: [1, 2], bias_init: zeros) leaky_relu(0.2)
+    global_pool(sum) dense(1)
+  }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
+SAMPLES[CONV] = (8, 8, 3)
 
 # name: (template, settings)
 CASES = {
@@ -73,6 +109,35 @@ CASES = {
                              " optimizer.generator adam(lr: 1e-3, schedule: linear(end: 0))"),
     "two_generator_steps": (TOY, "objective non_saturating\n steps.generator 2"),
     "conditional_packed_bn": (CONDITIONAL, "objective non_saturating\n constraint gradient_penalty"),
+    # update orders and batching (steps.order, steps.share_real_batch, train.generator_batch)
+    "order_generator_first": (TOY, "objective non_saturating\n steps { critic 1 order generator_first }\n"
+                                   " tricks { instance_noise { std 0.3 } label_smoothing 0.1 }"),
+    "order_generator_first_gp": (TOY.replace("dense(8) relu dense(1)", "dense(8) relu dropout(0.5) dense(1)"),
+                                 "objective wasserstein\n constraint gradient_penalty\n"
+                                 " steps { critic 1 order generator_first }"),
+    "order_simultaneous": (TOY, "objective non_saturating\n steps { critic 1 order simultaneous }\n"
+                                " tricks { instance_noise { std 0.3 } label_noise 0.1 }"),
+    "order_simultaneous_gp_clip": (TOY, "objective wasserstein\n constraint gradient_penalty\n"
+                                        " constraint weight_clip(0.3)\n steps { critic 1 order simultaneous }\n"
+                                        " ema { decay 0.9 }"),
+    "order_simultaneous_relativistic_bn": (CONDITIONAL, "objective relativistic(least_squares, average: false)\n"
+                                                        " steps { critic 1 order simultaneous }"),
+    "share_real_batch": (TOY, "objective wasserstein\n constraint gradient_penalty\n"
+                              " steps { critic 3 share_real_batch true }"),
+    "share_real_batch_conditional": (CONDITIONAL, "objective hinge\n steps { critic 3 share_real_batch true }"),
+    "generator_batch": (TOY, "objective relativistic(standard)\n train.generator_batch 16"),
+    "generator_batch_conditional": (CONDITIONAL, "objective least_squares\n train.generator_batch 12\n"
+                                                 " ema { decay 0.5 }"),
+    "generator_batch_unrolled": (TOY, "objective minimax\n train.generator_batch 4\n tricks.unrolled 1"),
+    # DiffAugment (Zhao et al. 2020): T on every critic input, drawn in order with the other noise
+    "diffaugment": (IMAGE, "objective non_saturating\n tricks.diffaugment [color, translation, cutout]"),
+    "diffaugment_gp_noise": (IMAGE, "objective wasserstein\n constraint gradient_penalty\n"
+                                    " tricks { diffaugment [cutout(0.375), translation(0.25)] instance_noise { std 0.1 } }"),
+} | {
+    # initializers, explicit padding, output_padding, channel dropout, sum pooling (CONV)
+    "conv_padding_init": (CONV, "objective hinge"),
+    "conv_padding_gp": (CONV, "objective wasserstein\n constraint gradient_penalty"),
+    "conv_padding_spectral_norm": (CONV, "objective non_saturating\n constraint spectral_norm"),
 } | {
     f"f_{name}": (TOY, f"objective f_divergence({name})")
     for name in ("total_variation", "kl", "reverse_kl", "pearson", "neyman", "squared_hellinger", "jeffrey",
@@ -114,7 +179,10 @@ def install_counter_noise() -> None:
         return ops.cast(ops.floor(minval + (maxval - minval) * unit(tuple(shape), seed)), dtype)
 
     def dropout(inputs, rate, noise_shape=None, seed=None):
-        keep = unit(tuple(inputs.shape), seed) >= rate
+        # A noise_shape with 1s (SpatialDropout2D: [batch, 1, 1, channels]) broadcasts one draw per map.
+        shape = tuple(inputs.shape) if noise_shape is None else tuple(
+            size if want is None else want for want, size in zip(noise_shape, inputs.shape))
+        keep = unit(shape, seed) >= rate
         return ops.where(keep, inputs / (1.0 - rate), ops.zeros_like(inputs))
 
     keras.random.uniform, keras.random.normal, keras.random.randint = uniform, normal, randint
@@ -134,21 +202,23 @@ def set_weights(models, seed: int) -> None:
 
 def run_case(name: str, template: str, settings: str) -> dict[str, np.ndarray]:
     from ganspec.load import load_text
+    from ganspec.train.schedules import critic_steps_at, real_batches_at
 
     resolved = load_text(template % settings)
     assert resolved.spec is not None, [d.message for d in resolved.diagnostics]
     spec = resolved.spec
     module = backend.step_module()
-    parts = module.build_parts(spec, sample=(2,))
+    sample = SAMPLES.get(template, (2,))
+    parts = module.build_parts(spec, sample=sample)
     set_weights(parts[:2], seed=11)
     step = module.make_train_step(spec, *parts)
     initial = {"g": [np.asarray(v) for v in step.generator.weights], "c": [np.asarray(v) for v in step.critic.weights]}
     if step.ema_generator is not None:
         step.ema_generator.set_weights(step.generator.get_weights())
     rng = np.random.default_rng(3)
-    real = rng.normal(size=(spec.steps.critic, spec.train.batch, 2)).astype("float32")
+    real = rng.normal(size=(real_batches_at(spec, 0), spec.train.batch, *sample)).astype("float32")
     labels = rng.integers(0, 3, size=real.shape[:2]).astype("int32") if spec.conditional else None
-    metrics = step(real, labels, critic_steps=spec.steps.critic)
+    metrics = step(real, labels, critic_steps=critic_steps_at(spec, 0))
     step.sync()
     out = {f"{name}/metric/{k}": np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
     weights = {"g": step.generator.weights, "c": step.critic.weights}

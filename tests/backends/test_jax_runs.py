@@ -87,6 +87,22 @@ def test_same_seed_same_losses_and_exact_resume(tmp_path):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["iteration"], key)
 
 
+def test_exact_resume_with_the_simultaneous_order(tmp_path):
+    """The state the one-pass update threads (both optimizers, layer states, seed) resumes exactly
+    (a shared real batch and generator_first on TensorFlow: tests/run/test_run_command.py)."""
+    spec = tmp_path / "simultaneous.gan"
+    spec.write_text((TINY % "train.iterations 40").replace("steps.critic 3", "steps { critic 1 order simultaneous }"))
+    ok(ganspec("run", spec, "--backend", "jax", "--plain", "--out", tmp_path / "straight"))
+    ok(ganspec("run", spec, "--backend", "jax", "--plain", "--out", tmp_path / "resumed", "--iterations", "20"))
+    run = run_dir(tmp_path / "resumed")
+    ok(ganspec("run", "--resume", run, "--iterations", "40", "--backend", "jax", "--plain"))
+    resumed, straight = losses(run), losses(run_dir(tmp_path / "straight"))
+    assert [r["iteration"] for r in resumed] == [r["iteration"] for r in straight] == [10, 20, 30, 40]
+    for a, b in zip(resumed, straight):
+        for key in ("critic_loss", "generator_loss"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["iteration"], key)
+
+
 def test_checkpoints_move_between_backends(tmp_path):
     require_tensorflow()
     spec = spec_file(tmp_path, "train.iterations 50")

@@ -158,3 +158,16 @@ def test_every_check_has_a_docstring():
     from ganspec.checks import CHECKS
 
     assert all(check.__doc__ for check in CHECKS)
+
+
+def test_explicit_padding_not_smaller_than_the_kernel():
+    critic = "conv(8, kernel: 3, stride: 2, padding: %s) flatten dense(1)"
+    base = IMAGE % ("conv(1, kernel: 3, padding: 1) tanh", "%s", "hinge", "")
+    assert codes(base % (critic % "1")) == []
+    assert codes(base % (critic % "[0, 2]")) == []
+    text = base % (critic % "[1, 3]")
+    found = load_text(text).diagnostics
+    assert [(d.code, d.hint) for d in found] == [
+        ("E202", "PyTorch's usual choice keeps the size at stride 1: padding: 1")]
+    line = text.splitlines()[found[0].span.line - 1]
+    assert line[found[0].span.column - 1:].startswith("[1, 3]")

@@ -25,8 +25,8 @@ from ganspec.load import load, load_text  # noqa: E402
 from ganspec.ir.layers import LAYERS, WRAPPERS  # noqa: E402
 from tests.conftest import SPECS, all_spec_files  # noqa: E402
 
-# Every layer kind and block, with the awkward cases: valid padding, strided residual
-# projections, nested spectral norm, packing and label channels.
+# Every layer kind and block, with the awkward cases: valid and explicit (PyTorch) padding, strided
+# residual projections, nested spectral norm, packing and label channels, declared initializers.
 EVERY_LAYER = """
 experiment every_layer {
   data { source tfds("cifar10") }
@@ -42,11 +42,15 @@ experiment every_layer {
     spectral_norm(2) { conv_transpose(3, kernel: 5, stride: 2) residual { conv(3) } }
     upsample(2) pool(2, mode: avg) pool(1) tanh
   }
-  critic(pack: 2) {
+  critic(pack: 2, init: normal(0, 0.02), bias_init: pytorch) {
     spectral_norm { conv(16, kernel: 4, stride: 2, padding: valid, bias: false) }
-    leaky_relu(0.2) dropout(0.1)
+    leaky_relu(0.2) dropout(0.1) dropout(0.2, channels: true)
+    conv(16, kernel: 3, stride: 2, padding: 1, init: orthogonal) conv(16, kernel: 4, padding: [1, 2])
+    spectral_norm { conv_transpose(16, kernel: 3, stride: 2, padding: 1, output_padding: 1, init: he_normal) }
+    conv_transpose(16, kernel: 4, stride: 2, padding: [2, 1], bias_init: zeros)
+    conv(16, kernel: 3, stride: 4, padding: 1)
     repeat 2 { residual { conv(16, stride: 2) sigmoid } }
-    pool(2, mode: max) global_pool(max)
+    pool(2, mode: max) global_pool(sum)
     residual { dense(32) relu }
     flatten
     residual { dense(8) }
@@ -189,3 +193,91 @@ def test_same_seed_same_initial_weights():
     first, second = build_critic(spec), build_critic(spec)
     for a, b in zip(first.weights, second.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def _layer_model(text: str, input_shape):
+    """A one-layer Keras model of a layer written in .gan: (IR layer, model)."""
+    from ganspec.networks.keras_models import BuildContext
+    from ganspec.resolve import parse_component
+
+    layer, diagnostics = parse_component(text, LAYERS, "layer")
+    assert layer is not None, diagnostics
+    x = keras.Input(input_shape)
+    return layer, keras.Model(x, LAYER_BUILDERS[layer.kind](layer, x, BuildContext(seed=0)))
+
+
+def _single_layer(text: str, input_shape):
+    """A one-layer Keras model of a weight layer written in .gan, and its (kernel, bias); the bias random."""
+    layer, model = _layer_model(text, input_shape)
+    weight_layer = next(lyr for lyr in model.layers if hasattr(lyr, "kernel"))
+    weight_layer.bias.assign(np.random.default_rng(4).normal(size=weight_layer.bias.shape).astype("float32"))
+    return layer, model, weight_layer.kernel.numpy(), weight_layer.bias.numpy()
+
+
+def _torch_conv(x, kernel, bias, stride, pads):
+    """torch.nn.Conv2d's definition: zero padding, then a strided cross-correlation."""
+    x = np.pad(x, ((0, 0), (pads[0],) * 2, (pads[1],) * 2, (0, 0)))
+    k = kernel.shape[0]
+    oh, ow = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+    out = np.zeros((x.shape[0], oh, ow, kernel.shape[-1]))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
+            out[:, i, j] = np.tensordot(patch, kernel, axes=([1, 2, 3], [0, 1, 2]))
+    return out + bias
+
+
+def _torch_conv_transpose(x, kernel, bias, stride, pads, output_padding):
+    """torch.nn.ConvTranspose2d's definition: every input pixel scatters kernel * x; the full
+    output, with `output_padding` more rows and columns at the end, less `padding` on every side."""
+    k = kernel.shape[0]  # Keras' transposed kernel: (k, k, filters, in_channels)
+    n, h, w, _ = x.shape
+    full = np.zeros((n, (h - 1) * stride + k + output_padding, (w - 1) * stride + k + output_padding,
+                     kernel.shape[2]))
+    for i in range(h):
+        for j in range(w):
+            full[:, i * stride:i * stride + k, j * stride:j * stride + k] += np.einsum(
+                "nc,abfc->nabf", x[:, i, j], kernel)
+    ph, pw = pads
+    return full[:, ph:full.shape[1] - ph, pw:full.shape[2] - pw] + bias
+
+
+@pytest.mark.parametrize("text, input_shape", [
+    ("conv(4, kernel: 3, stride: 2, padding: 1)", (8, 8, 2)),
+    ("conv(4, kernel: 3, stride: 2, padding: 1)", (7, 7, 2)),
+    ("conv(3, kernel: 4, stride: 2, padding: [1, 2])", (9, 6, 2)),
+    ("conv(3, kernel: 3, padding: 0)", (5, 5, 1)),
+    ("conv_transpose(4, kernel: 4, stride: 2, padding: 1)", (4, 4, 3)),
+    ("conv_transpose(4, kernel: 3, stride: 2, padding: 1, output_padding: 1)", (4, 5, 3)),
+    ("conv_transpose(2, kernel: 5, stride: 3, padding: [2, 1], output_padding: 2)", (3, 3, 2)),
+    ("conv_transpose(2, kernel: 2, stride: 3, padding: 0)", (3, 3, 2)),
+])
+def test_explicit_padding_is_pytorchs(text, input_shape):
+    """`padding: N` computes torch.nn.Conv2d / ConvTranspose2d(padding=N, output_padding=M), and the
+    static shapes and weight counts agree with the built layer."""
+    layer, model, kernel, bias = _single_layer(text, input_shape)
+    x = np.random.default_rng(5).normal(size=(2,) + input_shape).astype("float32")
+    pads = (layer.padding,) * 2 if isinstance(layer.padding, int) else layer.padding
+    if layer.kind == "conv":
+        expected = _torch_conv(x, kernel, bias, layer.stride, pads)
+    else:
+        expected = _torch_conv_transpose(x, kernel, bias, layer.stride, pads, layer.output_padding)
+    actual = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    assert tuple(actual.shape[1:]) == layer.output_shape(input_shape)
+    assert count_weights(model) == layer.weights(input_shape)
+
+
+def test_global_sum_pool_and_channel_dropout():
+    """global_pool(sum) is torch.sum(h, dim=[2, 3]); dropout(channels: true) is Dropout2d: whole
+    feature maps dropped, the kept ones scaled by 1 / (1 - rate), nothing changed at inference."""
+    x = np.random.default_rng(6).normal(size=(3, 5, 4, 6)).astype("float32")
+    _, pool = _layer_model("global_pool(sum)", x.shape[1:])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(pool(x)), x.sum(axis=(1, 2)), rtol=1e-5)
+    _, dropout = _layer_model("dropout(0.5, channels: true)", x.shape[1:])
+    kept = keras.ops.convert_to_numpy(dropout(np.ones((64, 5, 4, 6), "float32"), training=True))
+    per_map = kept.reshape(64, 20, 6)
+    assert np.all(per_map.min(axis=1) == per_map.max(axis=1)), "a feature map is kept or dropped whole"
+    assert set(np.unique(per_map)) == {0.0, 2.0}
+    assert 0.35 < (per_map[:, 0] == 0).mean() < 0.65
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(dropout(x, training=False)), x)

@@ -14,7 +14,9 @@ def test_defaults_are_explicit_in_the_resolved_spec():
     dump = load_text(BASE).spec.model_dump()
     assert dump["optimizer"]["generator"] == {"kind": "adam", "lr": 2e-4, "schedule": {"kind": "constant"},
                                               "beta1": 0.5, "beta2": 0.999, "eps": 1e-8}
-    assert dump["steps"] == {"critic": 1, "generator": 1, "schedule": None}
+    assert dump["steps"] == {"critic": 1, "generator": 1, "schedule": None, "order": "critic_first",
+                             "share_real_batch": False}
+    assert dump["train"]["generator_batch"] is None  # the critic's batch
 
 
 def test_spans_are_kept_outside_the_dump():
@@ -88,3 +90,31 @@ def test_repeat_reports_its_body_and_its_count():
                                          "critic { repeat dense(2) { bogus } dense(1) }"))
     assert [d.message for d in resolved.diagnostics] == [
         "unknown layer `bogus`", "repeat count expects a single value, got dense(...)"]
+
+
+def test_initializers_of_networks_and_layers():
+    """`generator(init: ...)` for every weight layer; a layer's own `init` is kept beside it (it wins
+    when the models are built); a bare name is the initializer with its defaults."""
+    text = BASE.replace("generator {", "generator(init: normal(0, 0.02), bias_init: zeros) {").replace(
+        "critic { dense(hidden)", "critic(init: orthogonal) { dense(hidden, init: he_normal, bias_init: pytorch)")
+    spec = load_text(text).spec
+    assert spec.generator.init.model_dump() == {"kind": "normal", "mean": 0.0, "std": 0.02}
+    assert spec.generator.bias_init.kind == "zeros"
+    assert spec.generator.layers[0].init is None
+    assert spec.critic.init.model_dump() == {"kind": "orthogonal", "gain": 1.0}
+    assert spec.critic.bias_init is None
+    assert (spec.critic.layers[0].init.kind, spec.critic.layers[0].bias_init.kind) == ("he_normal", "pytorch")
+    assert spec.critic.layers[0].field_span("init").line == 8
+
+
+@pytest.mark.parametrize("text, code, message", [
+    ("generator(init: orthogonl) {", "E201", "unknown initializer `orthogonl`"),
+    ("generator(init: adam) {", "E201", "unknown initializer `adam`"),
+    ("generator(init: normal(0, -1)) {", "E202", "normal.std"),
+    ("generator(bias_init: glorot_uniform) {", "E204", "cannot initialize a bias"),
+    ("generator(init: 0.02) {", "E204", "expects a initializer"),
+])
+def test_bad_initializers(text, code, message):
+    resolved = resolve_text(BASE.replace("generator {", text))
+    assert codes(resolved) == [code]
+    assert message in resolved.diagnostics[0].message

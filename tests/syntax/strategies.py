@@ -5,6 +5,21 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 NAMES = st.sampled_from(["alpha", "width", "depth", "k", "z_dim"])
+BIAS_INITS = st.sampled_from(["zeros", "pytorch", "normal(0, 0.02)", "uniform(low: -0.1, high: 0.1)",
+                              "truncated_normal(std:0.01)"])
+INITS = st.one_of(BIAS_INITS, st.sampled_from(["orthogonal", "orthogonal(gain: 2)", "glorot_uniform", "he_normal()",
+                                               "lecun_normal", "glorot_normal", "he_uniform"]))
+
+
+@st.composite
+def network_options(draw) -> str:
+    """Nothing, or `(init: ..., bias_init: ...)` after `generator` / `critic`."""
+    options = []
+    if draw(st.booleans()):
+        options.append(f"init: {draw(INITS)}")
+    if draw(st.booleans()):
+        options.append(f"bias_init: {draw(BIAS_INITS)}")
+    return f"({', '.join(options)})" if options else ""
 
 
 @st.composite
@@ -54,7 +69,12 @@ def mlp(draw, out: int, hidden_var: str | None):
     layers = []
     for _ in range(draw(st.integers(1, 3))):
         units = hidden_var if hidden_var and draw(st.booleans()) else draw(int_expr(draw(st.integers(4, 64))))
-        layers.append(draw(call("dense", [units], {})))
+        named = {}
+        if draw(st.integers(0, 3)) == 0:
+            named["init"] = draw(INITS)
+        if draw(st.integers(0, 3)) == 0:
+            named["bias_init"] = draw(BIAS_INITS)
+        layers.append(draw(call("dense", [units], named)))
         layers.append(draw(st.sampled_from(["relu", "tanh", "leaky_relu(0.2)", "elu", "gelu", "layernorm"])))
     if draw(st.booleans()):
         inner = draw(call("dense", [str(draw(st.integers(2, 8)))], {}))
@@ -79,8 +99,8 @@ def specs(draw) -> str:
         data_items.append(f"shuffle {draw(int_expr(draw(st.integers(0, 5000))))}")
     body.append("data {" + g() + g().join(data_items) + g() + "}")
     body.append("latent " + draw(call(draw(st.sampled_from(["normal", "uniform", "mixture"])), [str(draw(st.integers(1, 16)))], {})))
-    body.append("generator {" + g() + draw(mlp(2, var)) + "}")
-    body.append("critic {" + g() + draw(mlp(1, var)) + "}")
+    body.append("generator" + draw(network_options()) + " {" + g() + draw(mlp(2, var)) + "}")
+    body.append("critic" + draw(network_options()) + " {" + g() + draw(mlp(1, var)) + "}")
     objective = draw(st.sampled_from(["non_saturating", "hinge", "wasserstein", "least_squares(a: 0, b: 1, c: 1)",
                                       "f_divergence(kl)", "relativistic(standard)"]))
     body.append(f"objective {objective}")
