@@ -157,6 +157,27 @@ def test_diff_shows_explicit_padding(tmp_path, capsys):
     ]
 
 
+def test_diff_shows_attention_and_zero_upsampling(tmp_path, capsys):
+    image = """experiment image {
+  data { source tfds("cifar10") }
+  latent normal(8)
+  generator { dense(4 * 4 * 16) reshape(4, 4, 16) %s upsample(8, interpolation: %s) conv(3) }
+  critic { conv(16, stride: 2) %s global_pool(sum) dense(1) }
+  objective hinge
+}
+"""
+    a, b = tmp_path / "a.gan", tmp_path / "b.gan"
+    a.write_text(image % ("", "nearest", "attention"))
+    b.write_text(image % ("attention", "zeros", "attention(init: orthogonal)"))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert code == exitcodes.DIFFERENT
+    assert json.loads(out)["edits"] == [
+        {"op": "added", "path": "generator.layers[2]", "old": None, "new": "attention(init: none)"},
+        {"op": "changed", "path": "generator.layers[3].interpolation", "old": "nearest", "new": "zeros"},
+        {"op": "added", "path": "critic.layers[1].init", "old": None, "new": "orthogonal(gain: 1)"},
+    ]
+
+
 def test_diff_of_invalid_spec_reports_it(files, capsys):
     code, out, _ = run(capsys, "diff", str(files / "good.gan"), str(files / "syntax.gan"))
     assert code == exitcodes.INVALID and "E010" in out

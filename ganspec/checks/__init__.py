@@ -107,7 +107,7 @@ def _walk(ctx, network, shape, role):
         out, rows = L.walk(network.layers, shape)
         return out, rows, None
     except L.StackShapeError as exc:
-        return None, None, error("E301", f"{role}: {exc}", ctx.span(exc.layer),
+        return None, None, error("E301", f"{role}: {exc}", ctx.span(exc.layer), exc.hint,
                                  notes=(f"input to this layer: {fmt_shape(exc.shape)}",))
 
 

@@ -14,14 +14,18 @@ from typing import Annotated, ClassVar, Literal, Optional, Union
 from pydantic import Field, field_validator
 
 from ganspec.ir.base import Component, Registry
-from ganspec.ir.initializers import InitializerField, kernel_only
+from ganspec.ir.initializers import INITIALIZERS, InitializerField, kernel_only
 
 LAYERS = Registry("layer")
 Shape = tuple[int, ...]
 
 
 class ShapeError(ValueError):
-    """A layer cannot take the shape it is given."""
+    """A layer cannot take the shape it is given; `hint` suggests a fix where one is plain."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 class Layer(Component):
@@ -213,12 +217,54 @@ class ConvTranspose(WeightLayer):
 
 
 @_register
+class Attention(WeightLayer):
+    """SAGAN self-attention (Zhang et al. 2019, sec. 3), as PyTorch-StudioGAN's `SelfAttention`
+    (src/utils/ops.py) and BigGAN: 1x1 convs without bias, theta and phi to C/8, g to C/2, phi and g
+    max-pooled 2x2, softmax(theta phi^T) over the pooled positions, a 1x1 conv C/2 -> C, and
+    y = x + gamma * o with a trainable scalar gamma starting at 0. `init` sets its four kernels."""
+
+    kind: Literal["attention"] = "attention"
+    init: Init = None
+    bias: ClassVar = False  # StudioGAN's convs have bias=False
+
+    def convs(self, shape: Shape) -> tuple[tuple[int, int], ...]:
+        """(input channels, output channels) of its 1x1 convs: theta, phi, g, output."""
+        c = shape[-1]
+        return (c, c // 8), (c, c // 8), (c, c // 2), (c // 2, c)
+
+    def fan_in(self, shape):
+        return shape[-1]
+
+    def output_shape(self, shape):
+        if len(shape) != 3:
+            raise ShapeError(f"attention needs an image input (height, width, channels), got {_fmt(shape)}",
+                             "place it after a reshape to feature maps, between convolutions")
+        h, w, c = shape
+        if c % 8:
+            raise ShapeError(f"attention needs channels divisible by 8 (theta and phi have C/8), got {_fmt(shape)}",
+                             f"give the layer before it a multiple of 8 channels, such as {c // 8 * 8 + 8}")
+        if h % 2 or w % 2:
+            raise ShapeError(f"attention max-pools phi and g 2x2: it needs an even height and width, got {_fmt(shape)}",
+                             "place it where the feature maps are an even size (SAGAN: 32x32 in G, 64x64 in D)")
+        return shape
+
+    def weights(self, shape):
+        return sum(i * o for i, o in self.convs(shape)) + 1, 0  # + gamma
+
+    def out_units(self, shape):
+        # Spectral normalization keeps one vector u per conv, as long as that conv's outputs.
+        return sum(o for _, o in self.convs(shape))
+
+
+@_register
 class Upsample(Layer):
-    """Repeat pixels (nearest) or interpolate (bilinear) by an integer factor."""
+    """Repeat pixels (nearest), interpolate (bilinear), or insert zeros (zeros: out[f i, f j] = x[i, j],
+    zeros elsewhere; the "unpooling" of Dosovitskiy et al. 2015, compare_gan's `resnet_ops.unpool`)
+    by an integer factor."""
 
     kind: Literal["upsample"] = "upsample"
     factor: Pos = 2
-    interpolation: Literal["nearest", "bilinear"] = "nearest"
+    interpolation: Literal["nearest", "bilinear", "zeros"] = "nearest"
     positional: ClassVar = ("factor",)
 
     def output_shape(self, shape):
@@ -320,11 +366,24 @@ class Flatten(Layer):
 
 @_register
 class BatchNorm(Layer):
-    """Batch normalization (Ioffe & Szegedy 2015); Keras defaults."""
+    """Batch normalization (Ioffe & Szegedy 2015); Keras defaults. `gamma_init` and `beta_init` set the
+    scale and offset (unset: ones and zeros); PyTorch-GAN's and the PyTorch DCGAN tutorial's
+    `weights_init_normal` draw the scale from normal(1, 0.02)."""
 
     kind: Literal["batchnorm"] = "batchnorm"
     momentum: float = Field(0.99, ge=0, lt=1)
     epsilon: float = Field(1e-3, gt=0)
+    gamma_init: Init = None
+    beta_init: Init = None
+
+    @field_validator("gamma_init", "beta_init")
+    @classmethod
+    def _vector_init(cls, init):
+        if init is not None and (init.kind == "pytorch" or not init.for_bias):
+            usable = ", ".join(name for name, c in INITIALIZERS.items.items() if c.for_bias and name != "pytorch")
+            raise ValueError(f"{init.kind} initializes a kernel; batchnorm's scale and offset are vectors "
+                             f"(use {usable}; unset, ones and zeros)")
+        return init
 
     def weights(self, shape):
         return 2 * shape[-1], 2 * shape[-1]
@@ -500,8 +559,8 @@ class Row:
 class StackShapeError(ShapeError):
     """A shape error, with the layer where the shapes broke."""
 
-    def __init__(self, message: str, layer: Layer, shape: Shape):
-        super().__init__(message)
+    def __init__(self, message: str, layer: Layer, shape: Shape, hint: str | None = None):
+        super().__init__(message, hint)
         self.layer = layer
         self.shape = shape
 
@@ -540,7 +599,7 @@ def walk(layers, shape: Shape, spectral_norm: bool = False, depth: int = 0) -> t
         except StackShapeError:
             raise
         except ShapeError as exc:
-            raise StackShapeError(str(exc), layer, shape) from None
+            raise StackShapeError(str(exc), layer, shape, exc.hint) from None
         trainable, non_trainable = layer.weights(shape)
         if spectral_norm and layer.has_weights:
             non_trainable += layer.out_units(shape)

@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from ganspec.ir.initializers import Initializer
+from ganspec.networks.attention import SelfAttention2D
 from ganspec.networks.initializers import keras_initializer
 from ganspec.networks.spectral_norm import SpectralNormalization
 from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape
@@ -58,6 +59,30 @@ class GlobalSumPooling2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="ganspec")
+class ZeroUpsampling2D(keras.layers.Layer):
+    """Each pixel followed by zeros: out[f i, f j] = x[i, j], zeros elsewhere (Dosovitskiy et al. 2015's
+    unpooling; compare_gan's `resnet_ops.unpool` for f = 2)."""
+
+    def __init__(self, factor: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, inputs):
+        h, w, c = inputs.shape[1:]
+        f = self.factor
+        x = ops.reshape(inputs, (-1, h, 1, w, 1, c))
+        x = ops.pad(x, ((0, 0), (0, 0), (0, f - 1), (0, 0), (0, f - 1), (0, 0)))
+        return ops.reshape(x, (-1, h * f, w * f, c))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        return (b, None if h is None else h * self.factor, None if w is None else w * self.factor, c)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
 
 
 @dataclass
@@ -148,9 +173,25 @@ def build_conv_transpose(layer: L.ConvTranspose, x, ctx):
     return keras.layers.Cropping2D(pads)(x) if any(pads) else x
 
 
+@builds("attention")
+def build_attention(layer: L.Attention, x, ctx):
+    """SAGAN self-attention; each of its four 1x1 convs draws its own seed (fan_in: its input channels)."""
+    shape = tuple(x.shape[1:])
+    kernel = layer.init or ctx.init
+    initializers = []
+    for fan_in, _ in layer.convs(shape):
+        seed = ctx.next_seed()
+        initializers.append(keras.initializers.GlorotUniform(seed=seed) if kernel is None
+                            else keras_initializer(kernel, fan_in, seed))
+    return SelfAttention2D(shape[-1], kernel_initializers=initializers, power_iterations=ctx.spectral_norm)(x)
+
+
 @builds("batchnorm")
 def build_batchnorm(layer: L.BatchNorm, x, ctx):
-    return keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon)(x)
+    # A seed is drawn only for a declared initializer, so specs without one keep their seeds.
+    chosen = {f"{name}_initializer": keras_initializer(init, x.shape[-1], ctx.next_seed())
+              for name, init in (("gamma", layer.gamma_init), ("beta", layer.beta_init)) if init is not None}
+    return keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon, **chosen)(x)
 
 
 @builds("layernorm")
@@ -163,6 +204,8 @@ def build_layernorm(layer: L.LayerNorm, x, ctx):
 
 @builds("upsample")
 def build_upsample(layer: L.Upsample, x, ctx):
+    if layer.interpolation == "zeros":
+        return ZeroUpsampling2D(layer.factor)(x)
     return keras.layers.UpSampling2D(layer.factor, interpolation=layer.interpolation)(x)
 
 

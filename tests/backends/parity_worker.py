@@ -84,6 +84,26 @@ experiment parity_conv {
 }
 """
 SAMPLES[CONV] = (8, 8, 3)
+# SAGAN self-attention (its gamma leaves 0 at the first step) and zero-insertion upsampling.
+ATTENTION = """
+experiment parity_attention {
+  seed 5
+  data { source npz("unused.npz") }
+  latent normal(3)
+  generator(init: normal(0, 0.2)) {
+    dense(4 * 4 * 8) reshape(4, 4, 8) attention relu
+    upsample(2, interpolation: zeros) conv(3, kernel: 3) tanh
+  }
+  critic {
+    conv(8, kernel: 3, stride: 2) leaky_relu(0.2) attention(init: orthogonal)
+    global_pool(sum) dense(1)
+  }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
+SAMPLES[ATTENTION] = (8, 8, 3)
 
 # name: (template, settings)
 CASES = {
@@ -138,6 +158,8 @@ CASES = {
     "conv_padding_init": (CONV, "objective hinge"),
     "conv_padding_gp": (CONV, "objective wasserstein\n constraint gradient_penalty"),
     "conv_padding_spectral_norm": (CONV, "objective non_saturating\n constraint spectral_norm"),
+    "attention_zeros": (ATTENTION, "objective hinge"),
+    "attention_spectral_norm": (ATTENTION, "objective non_saturating\n constraint spectral_norm"),
 } | {
     f"f_{name}": (TOY, f"objective f_divergence({name})")
     for name in ("total_variation", "kl", "reverse_kl", "pearson", "neyman", "squared_hellinger", "jeffrey",

@@ -83,6 +83,41 @@ def test_sum_pool_and_channel_dropout_shapes():
     assert L.Dropout(rate=0.3).output_shape((16,)) == (16,)
 
 
+def test_attention_weights_are_studiogans():
+    """PyTorch-StudioGAN's SelfAttention (src/utils/ops.py): four bias-free 1x1 convs, C -> C/8, C/8,
+    C/2 and C/2 -> C, plus the scalar gamma: 5 C^2 / 4 + 1 weights; under spectral norm one u per conv.
+    Its CIFAR-10 BigGAN puts one in G at C = 384 and one in D at C = 192."""
+    attention = L.Attention()
+    assert attention.weights((16, 16, 384)) == (184_321, 0)
+    assert attention.weights((16, 16, 192)) == (46_081, 0)
+    assert attention.output_shape((16, 16, 192)) == (16, 16, 192)
+    _, rows = L.walk([L.SpectralNormBlock(layers=(attention,))], (8, 8, 64), spectral_norm=False)
+    assert L.totals(rows) == (5 * 64 * 64 // 4 + 1, 8 + 8 + 32 + 64)
+
+
+@pytest.mark.parametrize("shape, message, hint", [
+    ((8, 8, 12), "divisible by 8", "such as 16"),
+    ((7, 8, 16), "even height and width", "even size"),
+    ((64,), "needs an image input", "reshape"),
+])
+def test_attention_shape_errors_have_hints(shape, message, hint):
+    with pytest.raises(L.ShapeError, match=message) as caught:
+        L.Attention().output_shape(shape)
+    assert hint in caught.value.hint
+
+
+def test_batchnorm_initializers_are_vector_ones():
+    assert L.BatchNorm(gamma_init={"kind": "normal", "mean": 1, "std": 0.02}).gamma_init.mean == 1
+    for kind in ("he_normal", "orthogonal", "pytorch"):
+        with pytest.raises(ValidationError, match="batchnorm's scale and offset are vectors"):
+            L.BatchNorm(beta_init={"kind": kind})
+
+
+def test_zero_upsampling_shape():
+    assert L.Upsample(factor=3, interpolation="zeros").output_shape((4, 5, 2)) == (12, 15, 2)
+    assert L.Upsample(interpolation="zeros").weights((4, 5, 2)) == (0, 0)
+
+
 def test_fan_in_is_pytorchs():
     """torch/nn/init.py `_calculate_fan_in_and_fan_out`: weight.size(1) * k * k; a ConvTranspose2d
     weight is [in, out, k, k], so its fan_in counts the output filters."""

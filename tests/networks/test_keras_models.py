@@ -22,6 +22,7 @@ from ganspec.networks import (  # noqa: E402
 from ganspec.diagnostics import has_errors  # noqa: E402
 from ganspec.explain import network_tables  # noqa: E402
 from ganspec.load import load, load_text  # noqa: E402
+from ganspec.ir import layers as L  # noqa: E402
 from ganspec.ir.layers import LAYERS, WRAPPERS  # noqa: E402
 from tests.conftest import SPECS, all_spec_files  # noqa: E402
 
@@ -33,7 +34,7 @@ experiment every_layer {
   latent normal(16)
   conditional { classes 3 }
   generator {
-    dense(4 * 4 * 8) elu(0.5) reshape(4, 4, 8)
+    dense(4 * 4 * 8) elu(0.5) reshape(4, 4, 8) attention upsample(2, interpolation: zeros) pool(2)
     conv_transpose(8, kernel: 4, stride: 2, padding: valid) gelu
     crop(1) pad(1) crop(1)
     upsample(2, interpolation: bilinear) conv(6, kernel: 3)
@@ -45,7 +46,8 @@ experiment every_layer {
   critic(pack: 2, init: normal(0, 0.02), bias_init: pytorch) {
     spectral_norm { conv(16, kernel: 4, stride: 2, padding: valid, bias: false) }
     leaky_relu(0.2) dropout(0.1) dropout(0.2, channels: true)
-    conv(16, kernel: 3, stride: 2, padding: 1, init: orthogonal) conv(16, kernel: 4, padding: [1, 2])
+    conv(16, kernel: 3, stride: 2, padding: 1, init: orthogonal) attention(init: orthogonal)
+    conv(16, kernel: 4, padding: [1, 2])
     spectral_norm { conv_transpose(16, kernel: 3, stride: 2, padding: 1, output_padding: 1, init: he_normal) }
     conv_transpose(16, kernel: 4, stride: 2, padding: [2, 1], bias_init: zeros)
     conv(16, kernel: 3, stride: 4, padding: 1)
@@ -281,3 +283,83 @@ def test_global_sum_pool_and_channel_dropout():
     assert set(np.unique(per_map)) == {0.0, 2.0}
     assert 0.35 < (per_map[:, 0] == 0).mean() < 0.65
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(dropout(x, training=False)), x)
+
+
+def _numpy_attention(x, theta, phi, g, out, gamma):
+    """PyTorch-StudioGAN's SelfAttention.forward (src/utils/ops.py) in NumPy, channels last: 1x1 convs
+    are matmuls over the channel axis, maxpool 2x2, softmax over the pooled positions."""
+    b, h, w, c = x.shape
+
+    def pool(t):
+        return t.reshape(b, h // 2, 2, w // 2, 2, -1).max(axis=(2, 4)).reshape(b, h * w // 4, -1)
+
+    th = (x @ theta).reshape(b, h * w, c // 8)
+    ph = pool(x @ phi)
+    logits = th @ ph.transpose(0, 2, 1)
+    beta = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    beta /= beta.sum(axis=-1, keepdims=True)
+    attended = (beta @ pool(x @ g)).reshape(b, h, w, c // 2)
+    return x + gamma * (attended @ out)
+
+
+def test_attention_is_studiogans_self_attention():
+    """`attention`: the identity at init (gamma = 0), StudioGAN's forward pass with random weights,
+    and the static shape and weight count (no biases, one gamma) equal to the built layer's."""
+    shape = (6, 4, 16)
+    x = np.random.default_rng(7).normal(size=(2,) + shape).astype("float32")
+    layer, model = _layer_model("attention", shape)
+    assert count_weights(model) == layer.weights(shape) == (16 * 2 * 2 + 16 * 8 + 8 * 16 + 1, 0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), x)
+    attention = model.layers[-1]
+    rng = np.random.default_rng(8)
+    kernels = []
+    for conv in attention.convs:
+        kernel = rng.normal(size=conv.kernel.shape).astype("float32") * 0.5
+        conv.kernel.assign(kernel)
+        kernels.append(kernel[0, 0])
+    attention.gamma.assign([0.7])
+    actual = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(actual, _numpy_attention(x, *kernels, 0.7), rtol=1e-4, atol=1e-4)
+    assert tuple(actual.shape[1:]) == layer.output_shape(shape)
+
+
+def test_attention_under_spectral_norm_and_saving(tmp_path):
+    """Inside `spectral_norm { }` each of the four convs keeps a vector u (C/8 + C/8 + C/2 + C), as the
+    static count says; the layer saves and loads."""
+    from ganspec.networks.keras_models import BuildContext
+
+    shape = (4, 4, 16)
+    layer, _ = _layer_model("attention", shape)
+    x = keras.Input(shape)
+    model = keras.Model(x, LAYER_BUILDERS["attention"](layer, x, BuildContext(seed=0, spectral_norm=1)))
+    _, rows = L.walk([layer], shape, spectral_norm=True)
+    assert count_weights(model) == L.totals(rows) == (layer.weights(shape)[0], 2 + 2 + 8 + 16)
+    model.save(tmp_path / "attention.keras")
+    loaded = keras.models.load_model(tmp_path / "attention.keras")
+    sample = np.random.default_rng(9).normal(size=(2,) + shape).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(sample)), sample)
+
+
+def test_zero_upsampling_is_unpooling():
+    """upsample(f, interpolation: zeros): out[f i, f j] = x[i, j], zeros elsewhere (compare_gan's unpool)."""
+    x = np.random.default_rng(10).normal(size=(2, 3, 5, 4)).astype("float32")
+    for factor in (2, 3):
+        layer, model = _layer_model(f"upsample({factor}, interpolation: zeros)", x.shape[1:])
+        expected = np.zeros((2, 3 * factor, 5 * factor, 4), "float32")
+        expected[:, ::factor, ::factor] = x
+        actual = keras.ops.convert_to_numpy(model(x))
+        np.testing.assert_array_equal(actual, expected)
+        assert tuple(actual.shape[1:]) == layer.output_shape(x.shape[1:])
+
+
+def test_batchnorm_initializers():
+    """batchnorm(gamma_init: normal(1, 0.02), beta_init: zeros): PyTorch-GAN's `weights_init_normal`;
+    unset, ones and zeros as before."""
+    layer, model = _layer_model("batchnorm(gamma_init: normal(1, 0.02), beta_init: uniform(-0.1, 0.1))", (4, 4, 256))
+    norm = model.layers[-1]
+    gamma, beta = norm.gamma.numpy(), norm.beta.numpy()
+    assert abs(gamma.mean() - 1) < 0.01 and 0.01 < gamma.std() < 0.03
+    assert np.all(np.abs(beta) <= 0.1) and beta.std() > 0.03
+    assert count_weights(model) == layer.weights((4, 4, 256))
+    _, plain = _layer_model("batchnorm", (4, 4, 8))
+    np.testing.assert_array_equal(plain.layers[-1].gamma.numpy(), np.ones(8))
