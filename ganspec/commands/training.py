@@ -201,15 +201,8 @@ def _metrics_from_command_line(report: Report, texts: list[str] | None):
 def cmd_compare(args) -> int:
     """Runs side by side: last scores, spec differences against the first run, metric curves."""
     from ganspec.diff import diff_specs
-    from ganspec.report.compare import (
-        IncomparableRuns,
-        check_comparable,
-        evaluations,
-        numeric_keys,
-        plot_curves,
-        run_labels,
-        settings_of,
-    )
+    from ganspec.metrics.comparison import IncomparableResults, check_comparable, settings_of
+    from ganspec.report.compare import evaluations, numeric_keys, plot_curves, run_labels
     from ganspec.report.runs import last_evaluations_table
 
     report = Report()
@@ -220,7 +213,7 @@ def cmd_compare(args) -> int:
     evals = {name: evaluations(r.path) for name, r in zip(names, runs)}
     try:
         check_comparable({name: settings_of(e) for name, e in evals.items()})
-    except IncomparableRuns as exc:
+    except IncomparableResults as exc:
         report.error("E505", f"refusing to compare: {exc}")
         return report.exit_code
     keys = numeric_keys(evals)

@@ -6,10 +6,6 @@ import json
 from pathlib import Path
 
 from ganspec.metrics import role
-# `ganspec compare` reads the one comparability check here.
-from ganspec.metrics.comparison import IncomparableResults, check_comparable, settings_of  # noqa: F401
-
-IncomparableRuns = IncomparableResults  # runs' numbers computed with different settings
 
 
 def run_labels(paths: list[Path]) -> list[str]:

@@ -23,17 +23,17 @@ a critic that treats every sample on its own scores the real and the fake batch 
 
 from __future__ import annotations
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import ops  # noqa: E402
+import keras
+import tensorflow as tf
+from keras import ops
 
-from ganspec.networks import critic_input, pack_samples  # noqa: E402
-from ganspec.train import constraints  # noqa: E402
-from ganspec.train.objectives import plain_targets  # noqa: E402
-from ganspec.train.optimizers import unrolled_updates  # noqa: E402
-from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
-from ganspec.train.schedules import instance_noise_std  # noqa: E402
-from ganspec.train.step_common import (  # noqa: E402
+from ganspec.networks import critic_input, pack_samples
+from ganspec.train import constraints
+from ganspec.train.objectives import plain_targets
+from ganspec.train.optimizers import unrolled_updates
+from ganspec.train.priors import sample_labels, sample_latent
+from ganspec.train.schedules import instance_noise_std
+from ganspec.train.step_common import (
     CRITIC_METRICS,
     GENERATOR_METRICS,
     StepBase,
