@@ -21,6 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_language_commands(sub)
     _add_training_commands(sub)
+    for command in sub.choices.values():
+        command.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                             help="load a plugin: a module name or a .py file (repeatable; also "
+                                  "$GANSPEC_PLUGINS and installed `ganspec.plugins` entry points)")
     return parser
 
 
@@ -99,15 +103,20 @@ def _backend_argument(parser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `ganspec ARGV...` and return its exit code (ganspec.exitcodes)."""
+    from ganspec.plugins import PluginError, load_plugins
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        load_plugins(args.plugin)
         return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
     except SystemExit:
         raise
+    except PluginError as exc:
+        return _plugin_failed(exc)
     except Exception as exc:  # never show a traceback for a user error; say it is ours
         import traceback
 
@@ -116,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganspec: internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in ganspec; set GANSPEC_DEBUG=1 for the traceback.", file=sys.stderr)
         return exitcodes.INTERNAL_ERROR
+
+
+def _plugin_failed(exc) -> int:
+    """A plugin that does not load, or whose training half does not import: said plainly, exit 2."""
+    from ganspec.report.report import Report
+
+    report = Report(stderr=True)
+    report.error("E500", str(exc), hint=exc.hint)
+    return report.exit_code
 
 
 if __name__ == "__main__":

@@ -28,9 +28,15 @@ class Span:
     end_column: int
     start_pos: int = 0
     end_pos: int = 0
+    # For text inside a `block` definition: (block name, where it was used), innermost use first.
+    via: tuple[tuple[str, "Span"], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+    def use_notes(self) -> tuple[str, ...]:
+        """Where the block holding this text was used: `in block gblock, used at specs/x.gan:12:5`."""
+        return tuple(f"in block `{name}`, used at {use}" for name, use in self.via)
 
 
 # Stable codes: tests and CI filters rely on them, so never renumber.
@@ -50,6 +56,8 @@ CODES: dict[str, str] = {
     "E103": "bad-expression",
     "E104": "duplicate-setting",
     "E105": "bad-override",
+    "E106": "recursive-block",
+    "E107": "expansion-too-large",
     # typed spec
     "E200": "unknown-setting",
     "E201": "unknown-name",
@@ -66,6 +74,10 @@ CODES: dict[str, str] = {
     "E306": "batch-not-divisible",
     "E307": "f-divergence-domain",
     "E308": "update-order",
+    "E309": "label-without-conditional",
+    "E310": "critic-head",
+    "E311": "auxiliary-loss",
+    "E312": "latent-chunks",
     # warnings grounded in the papers
     "W400": "wasserstein-unconstrained",
     "W401": "penalty-with-batchnorm",
@@ -80,6 +92,7 @@ CODES: dict[str, str] = {
     "W412": "data-unreadable",
     "W413": "shared-batch-without-effect",
     "W414": "initializer-mean",
+    "W415": "latent-chunk-unread",
     # the command line and the machine a command runs on
     "E500": "bad-usage",
     "E501": "backend-unavailable",
@@ -102,6 +115,11 @@ class Diagnostic:
     hint: str | None = None
     notes: tuple[str, ...] = field(default=())
 
+    def __post_init__(self):
+        if self.span is not None and self.span.via:  # say which use of a block the problem is in
+            extra = tuple(note for note in self.span.use_notes() if note not in self.notes)
+            object.__setattr__(self, "notes", tuple(self.notes) + extra)
+
     @property
     def name(self) -> str:
         return CODES.get(self.code, "unknown")
@@ -121,9 +139,8 @@ class Diagnostic:
             "end_column": None,
         }
         if self.span is not None:
-            s = asdict(self.span)
             for key in ("file", "line", "column", "end_line", "end_column"):
-                data[key] = s[key]
+                data[key] = getattr(self.span, key)
         return data
 
 

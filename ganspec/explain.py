@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ganspec.ir import layers as L
-from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape
+from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape, walk_network
 from ganspec.ir.spec import Spec
 
 
@@ -39,19 +39,19 @@ def network_tables(spec: Spec, spec_dir=None) -> list[NetworkTable]:
     """Tables for the generator and the critic (the critic fed real-shaped samples)."""
     tables = []
     g_in = generator_input_shape(spec)
-    g = _table("generator", spec.generator, g_in, spectral=False)
+    g = _table(spec, "generator", spec.generator, g_in, spectral=False)
     tables.append(g)
     sample, _ = data_sample_shape(spec, spec_dir)
     sample = sample or g.output_shape
     if sample is not None:
         spectral = any(c.kind == "spectral_norm" for c in spec.constraints)
-        tables.append(_table("critic", spec.critic, critic_input_shape(spec, sample), spectral))
+        tables.append(_table(spec, "critic", spec.critic, critic_input_shape(spec, sample), spectral))
     return tables
 
 
-def _table(role, network, shape, spectral) -> NetworkTable:
+def _table(spec, role, network, shape, spectral) -> NetworkTable:
     try:
-        out, rows = L.walk(network.layers, shape, spectral_norm=spectral)
+        out, rows = walk_network(spec, network, shape, spectral_norm=spectral)
     except L.StackShapeError as exc:
         return NetworkTable(role, shape, None, [], 0, 0, f"{exc} (at {exc.layer.label()})")
     t, n = L.totals(rows)

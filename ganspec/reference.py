@@ -1,5 +1,6 @@
 """The language reference of every registered name, generated from the registries,
-so the docs never disagree with the code: `python -m ganspec.reference > docs/reference.md`."""
+so the docs never disagree with the code: `python -m ganspec.reference > docs/reference.md`.
+Loaded plugins' names are listed with the plugin they come from (`--plugin MODULE`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ganspec.ir.components import (
     SOURCES,
 )
 from ganspec.ir.augmentations import AUGMENTATIONS
+from ganspec.ir.auxiliary import AUXILIARY
 from ganspec.ir.initializers import INITIALIZERS
 from ganspec.ir.spec import Network, Spec
 from ganspec.ir.layers import LAYERS, WRAPPERS
@@ -33,6 +35,8 @@ SECTIONS = [
     ("Objectives (`objective`)", OBJECTIVES),
     ("Constraints and regularizers (`constraint`, repeatable)", CONSTRAINTS),
     ("Step schedules (`steps.schedule`)", SCHEDULES),
+    ("Auxiliary losses on the critic's heads (`auxiliary.losses`; `auxiliary.optimizer` for the code "
+     "losses' information update)", AUXILIARY),
     ("Optimizers (`optimizer.generator`, `optimizer.critic`)", OPTIMIZERS),
     ("Learning-rate schedules (`schedule:` argument of an optimizer)", LR_SCHEDULES),
     ("Metrics (`evaluate.metrics`, or repeatable `metric`)", METRICS),
@@ -104,14 +108,32 @@ def render() -> str:
                 if option != "layers":
                     lines.append(f"| `{name}({option}: ...)` | {_default(option_field)} |")
     lines.append("")
+    lines += ["## Definitions", "", "| written | what it is |", "| --- | --- |",
+              "| `let name = expression` | a variable, usable in any expression below it; a file that extends "
+              "this one may set it |",
+              "| `let bn = batchnorm(epsilon: 1e-5)` | a named layer: `bn` in a stack is that layer, "
+              "`bn(momentum: 0.9)` the same with some arguments changed by name; a list of layers is spliced |",
+              "| `block name(a, b: default) { layers }` | a reusable, parameterised layer stack: `name(64)` in a "
+              "stack stands for its layers with the parameters bound (a parameter may hold layers, a list of "
+              "them, or `none` for no layer); defined before the experiment, inside it or inside a stack; a file "
+              "that extends this one may redefine it |",
+              ""]
     for title, registry in SECTIONS:
         lines += [f"## {title}", "", "| name | parameters | what it is |", "| --- | --- | --- |"]
         for name in registry.names():
             cls = registry[name]
-            lines.append(f"| `{name}` | {_params(cls)} | {_doc(cls)} |")
+            origin = "" if registry.origins[name] == "built-in" else f" (from {registry.origins[name]})"
+            lines.append(f"| `{name}` | {_params(cls)} | {_doc(cls)}{origin} |")
         lines.append("")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
+    import argparse
+
+    from ganspec.plugins import load_plugins
+
+    parser = argparse.ArgumentParser(description="Print the language reference, plugins' names included.")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE", help="load a plugin first")
+    load_plugins(parser.parse_args().plugin)
     print(render())

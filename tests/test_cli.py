@@ -178,6 +178,86 @@ def test_diff_shows_attention_and_zero_upsampling(tmp_path, capsys):
     ]
 
 
+def test_diff_shows_heads_and_auxiliary_losses(tmp_path, capsys):
+    """A deeper code head, another loss on it and a changed code's range: each a change at its path, the
+    head's layers aligned inside it."""
+    infogan = """experiment info {
+  data { source ring(8) }
+  latent product(normal(2), categorical(8), uniform(1%s))
+  generator { dense(32) relu dense(2) }
+  critic { dense(32) relu head(code: 1) { dense(8) } head(code: 2) { %s } dense(1) }
+  objective non_saturating
+  auxiliary { losses [code_cross_entropy(1), %s] optimizer adam }
+}
+"""
+    a, b = tmp_path / "a.gan", tmp_path / "b.gan"
+    a.write_text(infogan % ("", "dense(1)", "code_mse(2)"))
+    b.write_text(infogan % (", low: 0", "dense(16) relu dense(1)", "code_gaussian(2, weight: 0.1)"))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert code == exitcodes.DIFFERENT
+    assert json.loads(out)["edits"] == [
+        {"op": "changed", "path": "latent.factors[2].low", "old": -1.0, "new": 0.0},
+        {"op": "changed", "path": "critic.layers[3].layers[0].units", "old": 1, "new": 16},
+        {"op": "added", "path": "critic.layers[3].layers[1]", "old": None, "new": "relu"},
+        {"op": "added", "path": "critic.layers[3].layers[2]", "old": None,
+         "new": "dense(1, bias: true, init: none, bias_init: none)"},
+        {"op": "changed", "path": "auxiliary.losses[1]", "old": "code_mse(2, weight: 1)",
+         "new": "code_gaussian(2, weight: 0.1, std: 1)"},
+    ]
+
+
+def test_diff_shows_label_layers(tmp_path, capsys):
+    """A label embedding added to join_label, tflib's conditional batch norm for StudioGAN's, and an
+    initializer on the projection: each a change of one value at its path."""
+    image = """experiment image {
+  data { source tfds("cifar10") }
+  latent normal(8)
+  conditional { classes 10 }
+  generator { %s dense(4 * 4 * 16) reshape(4, 4, 16) %s upsample(8) conv(3) }
+  critic { conv(16, stride: 2) global_pool(sum) %s }
+  objective hinge
+}
+"""
+    a, b = tmp_path / "a.gan", tmp_path / "b.gan"
+    a.write_text(image % ("join_label", "conditional_batchnorm", "label_projection"))
+    b.write_text(image % ("join_label(embed: 10)", "conditional_batchnorm(gain: direct, statistics: batch)",
+                          "label_projection(init: orthogonal)"))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert code == exitcodes.DIFFERENT
+    assert json.loads(out)["edits"] == [
+        {"op": "added", "path": "generator.layers[0].embed", "old": None, "new": 10},
+        {"op": "changed", "path": "generator.layers[3].gain", "old": "one_plus", "new": "direct"},
+        {"op": "changed", "path": "generator.layers[3].statistics", "old": "running", "new": "batch"},
+        {"op": "added", "path": "critic.layers[2].init", "old": None, "new": "orthogonal(gain: 1)"},
+    ]
+
+
+def test_diff_shows_the_hierarchical_latent(tmp_path, capsys):
+    """BigGAN's options: a finer split of z, a wider shared embedding, a block reading another chunk."""
+    image = """experiment image {
+  data { source tfds("cifar10") }
+  latent normal(24)
+  conditional { classes 10 }
+  generator(latent_chunks: %s, shared_embedding: %s) {
+    dense(4 * 4 * 16) reshape(4, 4, 16) conditional_batchnorm(chunk: 1) upsample(8)
+    conditional_batchnorm(chunk: %s) conv(3)
+  }
+  critic { conv(16, stride: 2) global_pool(sum) label_projection }
+  objective hinge
+}
+"""
+    a, b = tmp_path / "a.gan", tmp_path / "b.gan"
+    a.write_text(image % (3, 16, 2))
+    b.write_text(image % (4, 32, 3))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert code == exitcodes.DIFFERENT
+    assert json.loads(out)["edits"] == [
+        {"op": "changed", "path": "generator.layers[4].chunk", "old": 2, "new": 3},
+        {"op": "changed", "path": "generator.latent_chunks", "old": 3, "new": 4},
+        {"op": "changed", "path": "generator.shared_embedding", "old": 16, "new": 32},
+    ]
+
+
 def test_diff_of_invalid_spec_reports_it(files, capsys):
     code, out, _ = run(capsys, "diff", str(files / "good.gan"), str(files / "syntax.gan"))
     assert code == exitcodes.INVALID and "E010" in out
@@ -255,3 +335,54 @@ def test_command_line_mistakes_are_diagnostics(files, capsys):
 def test_validate_a_folder_without_specs_says_so(tmp_path, capsys):
     code, out, _ = run(capsys, "validate", str(tmp_path))
     assert code == exitcodes.UNREADABLE and f"no .gan files in {tmp_path}" in out
+
+
+def test_diff_shows_what_a_changed_block_changes(tmp_path, capsys):
+    """`diff` compares the expanded networks: a changed block argument or shortcut is a change at each
+    layer it reaches, not a change of text."""
+    image = """block gblock(c, up: upsample) {
+  residual(shortcut: [up, conv(c, kernel: 1)]) { relu up conv(c) }
+}
+experiment image {
+  data { source tfds("cifar10") }
+  latent normal(8)
+  generator { dense(4 * 4 * 16) reshape(4, 4, 16) gblock(%s) upsample(4) conv(3) }
+  critic { residual(shortcut: %s) { conv(16, stride: 2) } global_pool(sum) dense(1) }
+  objective hinge
+}
+"""
+    a, b = tmp_path / "a.gan", tmp_path / "b.gan"
+    a.write_text(image % ("16", "[conv(16, kernel: 1, stride: 2)]"))
+    b.write_text(image % ("8, up: upsample(interpolation: zeros)", "[conv(16, kernel: 1), pool(2, mode: avg)]"))
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert code == exitcodes.DIFFERENT
+    assert json.loads(out)["edits"] == [
+        {"op": "changed", "path": "generator.layers[2].layers[1].interpolation", "old": "nearest", "new": "zeros"},
+        {"op": "changed", "path": "generator.layers[2].layers[2].filters", "old": 16, "new": 8},
+        {"op": "changed", "path": "generator.layers[2].shortcut[0].interpolation", "old": "nearest", "new": "zeros"},
+        {"op": "changed", "path": "generator.layers[2].shortcut[1].filters", "old": 16, "new": 8},
+        {"op": "changed", "path": "critic.layers[0].shortcut[0].stride", "old": 2, "new": 1},
+        {"op": "added", "path": "critic.layers[0].shortcut[1]", "old": None, "new": "pool(size: 2, mode: avg)"},
+    ]
+
+
+def test_diff_shows_one_side_of_a_split_objective(tmp_path, capsys):
+    toy = """experiment toy {
+  data { source ring }
+  latent normal(2)
+  generator { dense(8) relu dense(2) }
+  critic { dense(8) relu dense(1) }
+  objective %s
+}
+"""
+    a, b, c = tmp_path / "a.gan", tmp_path / "b.gan", tmp_path / "c.gan"
+    a.write_text(toy % "split(critic: hinge, generator: non_saturating)")
+    b.write_text(toy % "split(critic: hinge, generator: least_squares(c: 0.5))")
+    c.write_text(toy % "hinge")
+    code, out, _ = run(capsys, "diff", "--format", "json", str(a), str(b))
+    assert code == exitcodes.DIFFERENT
+    assert json.loads(out)["edits"] == [
+        {"op": "changed", "path": "objective.generator", "old": "non_saturating", "new": "least_squares(a: 0, b: 1, c: 0.5)"}]
+    code, out, _ = run(capsys, "diff", "--format", "json", str(c), str(a))
+    assert json.loads(out)["edits"] == [
+        {"op": "changed", "path": "objective", "old": "hinge", "new": "split(critic: hinge, generator: non_saturating)"}]

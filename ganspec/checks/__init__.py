@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ganspec.checks.auxiliary import check_auxiliary_losses, check_heads
+from ganspec.checks.conditioning import check_generator_options, check_latent_chunks, check_shared_embedding
 from ganspec.diagnostics import Diagnostic, Span, error, warning
 from ganspec.ir import components
 from ganspec.ir import layers as L
 from ganspec.ir.datashape import find_data_file, sample_shape
 from ganspec.ir.shapes import (
     critic_input_shape, crop_problem, data_sample_shape, fmt_shape, generator_input_shape, source_sample_shape,
+    walk_network,
 )
 from ganspec.ir.spec import Spec
 
@@ -104,10 +107,17 @@ def check_diffaugment_images(ctx: Context):
 
 def _walk(ctx, network, shape, role):
     try:
-        out, rows = L.walk(network.layers, shape)
+        out, rows = walk_network(ctx.spec, network, shape)
         return out, rows, None
     except L.StackShapeError as exc:
-        return None, None, error("E301", f"{role}: {exc}", ctx.span(exc.layer), exc.hint,
+        # A label-reading layer outside a conditional experiment, or one naming a chunk of z that does not
+        # exist, stops the walk with its own code.
+        code = "E301"
+        if isinstance(exc.layer, L.ConditionalBatchNorm) and exc.layer.chunk is not None:
+            code = "E312"
+        elif isinstance(exc.layer, L.LabelLayer) and ctx.spec.conditional is None:
+            code = "E309"
+        return None, None, error(code, f"{role}: {exc}", ctx.span(exc.layer), exc.hint,
                                  notes=(f"input to this layer: {fmt_shape(exc.shape)}",))
 
 
@@ -409,8 +419,13 @@ CHECKS = (
     check_image_preprocessing,
     check_diffaugment_images,
     check_reference_shape,
+    check_generator_options,
+    check_latent_chunks,
+    check_shared_embedding,
     check_generator_shapes,
     check_critic_shapes,
+    check_heads,
+    check_auxiliary_losses,
     check_explicit_padding,
     check_initializer_mean,
     check_pack,

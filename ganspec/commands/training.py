@@ -245,7 +245,23 @@ def _open_run(report: Report, path):
     if not (run.path / "resolved.json").exists():
         report.error("E502", f"{run.path} is not a ganspec run directory (no resolved.json)")
         return None
+    unknown = _unknown_kinds(run)
+    if unknown:
+        report.error("E502", f"{run.path}/resolved.json names {', '.join(unknown)}, which no loaded plugin defines",
+                     hint="load the plugins the run was trained with: `--plugin MODULE` or $GANSPEC_PLUGINS")
+        return None
     return run
+
+
+def _unknown_kinds(run) -> list[str]:
+    """The components of a run's resolved.json that nothing registered here defines (a plugin's, not loaded)."""
+    from pydantic import ValidationError
+
+    try:
+        run.resolved_spec()
+    except ValidationError as exc:
+        return sorted({f"`{error['ctx']['tag']}`" for error in exc.errors() if error["type"] == "union_tag_invalid"})
+    return []
 
 
 def _stored_spec_dir(run) -> Path:

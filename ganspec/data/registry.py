@@ -18,13 +18,14 @@ from ganspec.data.dataset import (
 )
 from ganspec.data.errors import bad_data, unreadable
 from ganspec.diagnostics import Span
-from ganspec.ir.components import Source
+from ganspec.ir.components import SOURCES, Source
 from ganspec.ir.datashape import data_roots, find_data_file
 from ganspec.ir.shapes import crop_problem
 from ganspec.ir.spec import Conditional, Data
+from ganspec.plugins import Implementations
 
 Loader = Callable[["Request"], Dataset]
-LOADERS: dict[str, Loader] = {}
+LOADERS: dict[str, Loader] = Implementations(SOURCES)  # + plugins', lazily
 
 
 def register(kind: str):

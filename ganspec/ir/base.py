@@ -6,9 +6,11 @@ private attributes, so `model_dump()` (and therefore `diff`) sees meaning only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Union
+from contextvars import ContextVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic_core import PydanticCustomError, PydanticKnownError, core_schema
 
 from ganspec.diagnostics import Span
 
@@ -55,6 +57,10 @@ class Component(Node):
     positional: ClassVar[tuple[str, ...]] = ()
     varargs: ClassVar[str | None] = None
     summary: ClassVar[str] = ""
+    # "module:attribute" of a plugin component's training half (its Keras builder, losses, rule...),
+    # imported when training first needs it (`ganspec.plugins.Implementations`); built-ins fill the
+    # tables themselves.
+    implementation: ClassVar[str | None] = None
     kind: str
 
     @classmethod
@@ -87,18 +93,39 @@ class Component(Node):
         return f"{self.kind}({', '.join(args)})" if args else self.kind
 
 
+# Who is registering now: the plugin `ganspec.plugins` is importing, so that a name clash can say
+# which plugin each of the two names came from.
+REGISTERING_FOR: ContextVar[str | None] = ContextVar("ganspec_registering_for", default=None)
+
+
+class NameClash(ValueError):
+    """Two components of one registry (or of registries sharing a field) have the same name."""
+
+
 class Registry:
-    """Name -> component class for one extensible concept (layers, objectives, ...)."""
+    """Name -> component class for one extensible concept (layers, objectives, ...).
+
+    A field typed `REGISTRY.annotation()` accepts whatever is registered when it is validated,
+    not only what was registered when the model class was defined: plugins can add classes
+    later, and specs, resolved.json files and the JSON Schema see them as they see built-ins.
+    """
 
     def __init__(self, concept: str):
         self.concept = concept
         self.items: dict[str, type[Component]] = {}
+        self.origins: dict[str, str] = {}  # name -> "built-in" or "plugin `NAME`" or "module `NAME`"
+        self.peers: tuple[Registry, ...] = ()  # registries sharing a field with this one, so one namespace
 
     def register(self, cls: type[Component]) -> type[Component]:
         name = cls.kind_name()
-        if name in self.items:
-            raise ValueError(f"{self.concept} {name!r} registered twice")
+        origin = _origin(cls)
+        for registry in (self, *self.peers):
+            if name in registry.items:
+                raise NameClash(f"{_described(self.concept, name, origin, cls)} clashes with the "
+                                f"{_described(registry.concept, name, registry.origins[name], registry.items[name])}"
+                                ": names must be unique")
         self.items[name] = cls
+        self.origins[name] = origin
         return cls
 
     def __contains__(self, name: str) -> bool:
@@ -111,12 +138,112 @@ class Registry:
         return sorted(self.items)
 
     def annotation(self) -> Any:
-        """A discriminated-union type over everything registered so far."""
-        classes = tuple(self.items.values())
-        union = classes[0] if len(classes) == 1 else Union[classes]  # type: ignore[valid-type]
-        if len(classes) == 1:
-            return Annotated[union, self]
-        return Annotated[union, Field(discriminator="kind"), self]
+        """The type of a field holding one of this registry's components (the registry is its metadata)."""
+        return Annotated[Component, self]
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        return _registered_schema((self,))
+
+    def __get_pydantic_json_schema__(self, schema, handler):
+        return _registered_json_schema((self,), handler)
+
+
+class Registered:
+    """Field metadata: one component from any of several registries (a layer or a block), which then
+    share one namespace. `Annotated[Layer, Registered(LAYERS, WRAPPERS)]`."""
+
+    def __init__(self, *registries: Registry):
+        self.registries = registries
+        for registry in registries:
+            registry.peers = tuple(r for r in registries if r is not registry)
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        return _registered_schema(self.registries)
+
+    def __get_pydantic_json_schema__(self, schema, handler):
+        return _registered_json_schema(self.registries, handler)
+
+
+def _origin(cls) -> str:
+    if cls.__module__.split(".")[0] == "ganspec":
+        return "built-in"  # even when a plugin's import is what first imports ganspec's own modules
+    plugin = REGISTERING_FOR.get()
+    if plugin is not None:
+        return f"plugin `{plugin}`"
+    return f"module `{cls.__module__}`"
+
+
+def _described(concept: str, name: str, origin: str, cls) -> str:
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    if origin == "built-in":
+        return f"built-in {concept} `{name}` ({where})"
+    return f"{concept} `{name}` of {origin} ({where})"
+
+
+def _lookup(registries: tuple[Registry, ...], kind) -> type[Component] | None:
+    for registry in registries:
+        if kind in registry.items:
+            return registry.items[kind]
+    return None
+
+
+def _registered_schema(registries: tuple[Registry, ...]) -> core_schema.CoreSchema:
+    """Validation by `kind` through the registries at validation time (instances of a registered class
+    pass through; a dict is validated by the class its `kind` names); serialization by the value's own
+    class, so every field of a subclass is written (as pydantic's SerializeAsAny)."""
+    concept = " or ".join(r.concept for r in registries)
+
+    def validate(value, info):
+        if isinstance(value, Component):
+            cls = _lookup(registries, value.kind)
+            if cls is not None and isinstance(value, cls):
+                return value
+            raise PydanticCustomError("registered_type", "Input should be a {concept}, got {kind} ({cls})",
+                                      {"concept": concept, "kind": value.kind, "cls": type(value).__name__})
+        if not isinstance(value, dict):
+            raise PydanticKnownError("model_attributes_type")
+        if "kind" not in value:
+            raise PydanticKnownError("union_tag_not_found", {"discriminator": "'kind'"})
+        cls = _lookup(registries, value["kind"])
+        if cls is None:
+            expected = ", ".join(repr(name) for r in registries for name in r.items)
+            raise PydanticKnownError("union_tag_invalid",
+                                     {"discriminator": "'kind'", "tag": str(value["kind"]), "expected_tags": expected})
+        return cls.model_validate(value, context=info.context)
+
+    return core_schema.with_info_plain_validator_function(
+        validate,
+        serialization=core_schema.wrap_serializer_function_ser_schema(
+            lambda value, serialize: serialize(value), schema=core_schema.any_schema()))
+
+
+_SCHEMA_IN_PROGRESS: set[type] = set()  # classes whose JSON Schema is being generated (they may nest)
+
+
+def _registered_json_schema(registries: tuple[Registry, ...], handler) -> dict:
+    """JSON Schema of a registered field: `oneOf` the classes registered now, discriminated by `kind`."""
+    choices = {}
+    for registry in registries:
+        for name, cls in registry.items.items():
+            schema = cls.__pydantic_core_schema__
+            if cls in _SCHEMA_IN_PROGRESS:  # a block inside a block: refer to the definition being written
+                schema = core_schema.definition_reference_schema(_core_ref(schema))
+            choices[name] = (cls, schema)
+    schemas = {name: schema for name, (_, schema) in choices.items()}
+    union = (next(iter(schemas.values())) if len(schemas) == 1
+             else core_schema.tagged_union_schema(schemas, discriminator="kind"))
+    started = {cls for cls, _ in choices.values()} - _SCHEMA_IN_PROGRESS
+    _SCHEMA_IN_PROGRESS.update(started)
+    try:  # inside `definitions`, so that each class becomes a $ref to its definition
+        return handler(core_schema.definitions_schema(union, []))
+    finally:
+        _SCHEMA_IN_PROGRESS.difference_update(started)
+
+
+def _core_ref(schema) -> str:
+    while schema["type"] == "definitions":
+        schema = schema["schema"]
+    return schema.get("ref") or schema["schema_ref"]
 
 
 def _gan_value(value) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ganspec.ir.base import Component, Registry
 
@@ -162,6 +162,7 @@ PRIORS = Registry("latent prior")
 class Prior(Component):
     dim: Pos
     positional: ClassVar = ("dim",)
+    discrete: ClassVar[bool] = False  # a categorical code (a head predicts it by cross-entropy)
 
     @property
     def input_dim(self) -> int:
@@ -205,6 +206,51 @@ class Mixture(Prior):
         import numpy as np
 
         return np.random.default_rng(self.means_seed).standard_normal((self.components, self.dim)).astype(np.float32)
+
+
+# ---- structured latents: codes beside the noise (InfoGAN) ------------------------------------
+
+
+@PRIORS.register
+class Categorical(Prior):
+    """A one-hot code of `dim` equally likely categories: InfoGAN's categorical code (Chen et al. 2016,
+    sec. 5: c_1 ~ Cat(K = 10, p = 0.1) on MNIST); the generator reads it one-hot."""
+
+    kind: Literal["categorical"] = "categorical"
+    discrete: ClassVar = True
+
+
+@PRIORS.register
+class Product(Component):
+    """z = [z_1, ..., z_n], independent factors z_i ~ p_i concatenated in order (one-hot for a
+    categorical): InfoGAN's incompressible noise and latent codes (Chen et al. 2016, sec. 4);
+    PyTorch-GAN's infogan.py input is `product(normal(62), categorical(10), uniform(2))`. A critic's
+    `head(code: i)` predicts factor i (counting from 0)."""
+
+    kind: Literal["product"] = "product"
+    factors: tuple[PRIORS.annotation(), ...] = Field(min_length=2)
+    varargs: ClassVar = "factors"
+
+    @field_validator("factors")
+    @classmethod
+    def _flat(cls, factors):
+        if any(isinstance(factor, Product) for factor in factors):
+            raise ValueError("a product's factors are single priors: write the inner product's factors in "
+                             "the outer one")
+        return factors
+
+    @property
+    def input_dim(self) -> int:
+        """Width of the generator's latent input: the factors' widths summed."""
+        return sum(factor.input_dim for factor in self.factors)
+
+    def columns(self, index: int) -> tuple[int, int]:
+        """[start, stop) of factor `index` in z."""
+        start = sum(factor.input_dim for factor in self.factors[:index])
+        return start, start + self.factors[index].input_dim
+
+    def text(self, full: bool = False) -> str:
+        return f"{self.kind}({', '.join(factor.text(full) for factor in self.factors)})"
 
 
 # ---- objectives --------------------------------------------------------------------------
@@ -312,6 +358,59 @@ class FDivergence(Objective):
     positional: ClassVar = ("divergence",)
     expects_logits: ClassVar = True
     classification_loss: ClassVar = False
+
+
+@OBJECTIVES.register
+class Split(Objective):
+    """Different loss families for the two players, on one critic output: the critic minimizes
+    `critic`'s critic loss and the generator `generator`'s generator loss, e.g.
+    `split(critic: hinge, generator: non_saturating)`. Each side is the paper's loss of its objective
+    (cited there); an f-divergence belongs to one f (its V, activation and conjugate go together), so it
+    is not split, nor is a split split again."""
+
+    kind: Literal["split"] = "split"
+    critic: OBJECTIVES.annotation()
+    generator: OBJECTIVES.annotation()
+
+    @field_validator("critic", "generator")
+    @classmethod
+    def _splittable(cls, objective):
+        if objective.kind == "f_divergence":
+            raise ValueError("cannot be f_divergence: its critic output V, activation and conjugate belong to one "
+                             "f, for both players (use `objective f_divergence(...)` itself)")
+        if objective.kind == "split":
+            raise ValueError("cannot be another split: name the critic's and the generator's objectives directly")
+        return objective
+
+    def _parts(self):
+        return (self.critic, self.generator)
+
+    @property
+    def expects_logits(self) -> bool:  # the critic's output is read as a logit by either loss
+        return any(part.expects_logits for part in self._parts())
+
+    @property
+    def reads_logits(self) -> bool:
+        return any(part.expects_logits and getattr(part, "reads_logits", True) for part in self._parts())
+
+    @property
+    def unbounded_critic(self) -> bool:
+        return any(part.unbounded_critic for part in self._parts())
+
+    @property
+    def wasserstein(self) -> bool:  # the critic's loss decides whether it must be Lipschitz
+        return self.critic.wasserstein
+
+    @property
+    def real_fake_targets(self) -> bool:
+        return self.critic.real_fake_targets
+
+    @property
+    def classification_loss(self) -> bool:
+        return self.critic.classification_loss
+
+    def generator_saturates(self) -> bool:
+        return self.generator.generator_saturates()
 
 
 # ---- constraints and regularizers of the critic ------------------------------------------
@@ -631,12 +730,13 @@ class Samples(Metric):
 def all_registries() -> list[Registry]:
     """Every registry of the language, layers included."""
     from ganspec.ir.augmentations import AUGMENTATIONS
+    from ganspec.ir.auxiliary import AUXILIARY
     from ganspec.ir.initializers import INITIALIZERS
     from ganspec.ir.layers import LAYERS, WRAPPERS
 
     # INITIALIZERS after PRIORS: both have `normal` and `uniform`; a prior's dump needs `dim`.
     return [LAYERS, WRAPPERS, SOURCES, PRIORS, OBJECTIVES, CONSTRAINTS, SCHEDULES, LR_SCHEDULES, OPTIMIZERS, METRICS,
-            INITIALIZERS, AUGMENTATIONS]
+            INITIALIZERS, AUGMENTATIONS, AUXILIARY]
 
 
 def component_text(dump: dict) -> str | None:

@@ -9,11 +9,14 @@ Counts follow Keras 3's own layers so they can be compared with built models.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal, Optional, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from ganspec.ir.base import Component, Registry
+from ganspec.ir.base import Component, Registered, Registry
 from ganspec.ir.initializers import INITIALIZERS, InitializerField, kernel_only
 
 LAYERS = Registry("layer")
@@ -483,6 +486,208 @@ class Maxout(Layer):
         return shape[:-1] + (shape[-1] // self.pieces,)
 
 
+# ---- conditioning: layers that read the class label -----------------------------------------
+# A network holding any of these receives the label only through them (`ganspec.ir.shapes.reads_label`);
+# one without keeps the plain join (one-hot label appended to z, label channels on the critic input).
+# They read "the conditioning vector": the one-hot label [classes], or the generator's shared embedding of
+# it (`generator(shared_embedding: N)`, BigGAN); `conditional_batchnorm(chunk: i)` reads that joined with
+# chunk i of z (`generator(latent_chunks: N)`, BigGAN's hierarchical latent).
+
+
+@dataclass(frozen=True)
+class ConditioningVector:
+    """What the label-reading layers of one network read: `label` entries for the label (None: no label),
+    and z split into `chunks` chunks of `chunk` entries (0: z is not split, or not this network's)."""
+
+    label: int | None = None
+    chunk: int = 0
+    chunks: int = 0
+
+
+_CONDITIONING: ContextVar[ConditioningVector] = ContextVar("conditioning", default=ConditioningVector())
+
+
+@contextmanager
+def conditioning(label: int | None, chunk: int = 0, chunks: int = 0):
+    """Shape inference inside this block sees a label of `label` entries (None: the experiment has no
+    label) and z in `chunks` chunks of `chunk` entries. `ganspec.ir.shapes.walk_network` sets them from the spec."""
+    token = _CONDITIONING.set(ConditioningVector(label, chunk, chunks))
+    try:
+        yield
+    finally:
+        _CONDITIONING.reset(token)
+
+
+class LabelLayer(WeightLayer):
+    """A layer that reads the conditioning vector besides its input."""
+
+    def conditioning_size(self) -> int:
+        size = _CONDITIONING.get().label
+        if size is None:
+            raise ShapeError(f"{self.kind} reads the class label, but the experiment is not conditional",
+                             "add `conditional { classes N }` (and labelled data), or remove the layer")
+        return size
+
+    def fan_in(self, shape):
+        return self.conditioning_size()
+
+
+@_register
+class JoinLabel(LabelLayer):
+    """The class label joined to the last axis where the author joins it, tiled over height and width for
+    images (Mirza & Osindero 2014): one-hot, or with `embed: N` a learned classes x N table
+    (torch.nn.Embedding; PyTorch-GAN's CGAN joins a 10 x 10 embedding to z in G and to the flattened image
+    in D). `init` draws the table (`pytorch`: N(0, 1), nn.Embedding's default; unset: U(-0.05, 0.05),
+    Keras' Embedding's); fan-scaled initializers count it as a dense kernel from the label (fan_in: classes)."""
+
+    kind: Literal["join_label"] = "join_label"
+    bias: ClassVar = False  # its tables map the label; no bias
+    embed: Optional[Pos] = None
+    init: Init = None
+
+    def output_shape(self, shape):
+        classes = self.conditioning_size()
+        return shape[:-1] + (shape[-1] + (self.embed or classes),)
+
+    def weights(self, shape):
+        return (self.conditioning_size() * self.embed if self.embed else 0), 0
+
+    def out_units(self, shape):
+        return self.embed or 0  # the one-hot join has no table to normalize
+
+
+@_register
+class ConditionalBatchNorm(LabelLayer):
+    """Class-conditional batch norm (de Vries et al. 2017; Miyato & Koyama 2018): batch norm without its own
+    scale and offset, then out = x_hat * gain + bias with gain and bias linear in the conditioning vector c
+    (for a one-hot label, one row of a classes x C table each).
+    - `gain: one_plus`: gain = 1 + W_g c, bias = W_b c, W_g and W_b drawn by `init` (the network's; Keras'
+      glorot_uniform when unset): PyTorch-StudioGAN's `ConditionalBatchNorm2d` (src/models/resnet.py).
+    - `gain: direct`: gain = W_g c, bias = W_b c with W_g starting at ones and W_b at zeros, per-class scale
+      and offset tables: tflib's `cond_batchnorm.Batchnorm` (improved_wgan_training, gan_cifar_resnet.py).
+    `statistics: running` keeps moving averages for sampling, as `batchnorm` (StudioGAN); `batch` always
+    normalizes with the batch's own statistics and keeps none (tflib).
+    `chunk: i` (generator, with `generator(latent_chunks: N)`): c is the label's vector (one-hot, or the
+    `shared_embedding`) joined with chunk i of z, 1 <= i < N, or chunk i alone without a label: BigGAN's
+    hierarchical latent (Brock et al. 2019, sec. 3; StudioGAN's big_resnet.py: concat(shared(y), z_i))."""
+
+    kind: Literal["conditional_batchnorm"] = "conditional_batchnorm"
+    bias: ClassVar = False  # its tables map the label; no bias
+    gain: Literal["one_plus", "direct"] = "one_plus"
+    statistics: Literal["running", "batch"] = "running"
+    momentum: float = Field(0.99, ge=0, lt=1)
+    epsilon: float = Field(1e-3, gt=0)
+    init: Init = None
+    chunk: Optional[NonNeg] = None
+
+    @field_validator("init")
+    @classmethod
+    def _init_needs_one_plus(cls, init, info):
+        if init is not None and info.data.get("gain") == "direct":
+            raise ValueError("gain: direct starts its tables at ones (gain) and zeros (bias), as tflib; "
+                             "drop `init`, or draw the tables of gain: one_plus with it")
+        return init
+
+    def conditioning_size(self):
+        if self.chunk is None:
+            return super().conditioning_size()
+        vector = _CONDITIONING.get()
+        if not vector.chunks:
+            raise ShapeError(f"conditional_batchnorm(chunk: {self.chunk}) reads chunk {self.chunk} of z, but this "
+                             "network does not split z into chunks",
+                             "declare them on the generator: generator(latent_chunks: N) { ... }")
+        if not 1 <= self.chunk < vector.chunks:
+            raise ShapeError(f"conditional_batchnorm(chunk: {self.chunk}) reads a chunk of z that the layers cannot "
+                             f"read: z is split into {vector.chunks} chunks, 0 to {vector.chunks - 1}, and chunk 0 "
+                             "feeds the generator's first layer",
+                             f"name a chunk from 1 to {vector.chunks - 1}")
+        return (vector.label or 0) + vector.chunk
+
+    def output_shape(self, shape):
+        self.conditioning_size()
+        return shape
+
+    def weights(self, shape):
+        channels = shape[-1]
+        return 2 * self.conditioning_size() * channels, (2 * channels if self.statistics == "running" else 0)
+
+    def out_units(self, shape):
+        return 2 * shape[-1]  # W_g and W_b: one power-iteration vector each
+
+
+@_register
+class LabelProjection(LabelLayer):
+    """The projection discriminator's output (Miyato & Koyama 2018, eq. 3): on features h [C],
+    dense(1)(h) + <E c, h>, E a classes x C table (PyTorch-StudioGAN's `linear1` and `embedding`,
+    src/models/resnet.py). Under spectral normalization the table is normalized too (StudioGAN's
+    `sn_embedding`). `init` draws the dense kernel and the table (`pytorch`: nn.Linear's and nn.Embedding's
+    defaults; unset: Keras' glorot_uniform and U(-0.05, 0.05)); `bias_init` the dense bias."""
+
+    kind: Literal["label_projection"] = "label_projection"
+    bias: bool = True
+    init: Init = None
+    bias_init: Init = None
+
+    def fan_in(self, shape):
+        return shape[-1]  # of the dense(1); the table's is the label's
+
+    def output_shape(self, shape):
+        if len(shape) != 1:
+            raise ShapeError(f"label_projection needs features (C,), got {_fmt(shape)}",
+                             "place it after global_pool(sum) or flatten")
+        self.conditioning_size()
+        return (1,)
+
+    def weights(self, shape):
+        channels = shape[0]
+        return channels + (1 if self.bias else 0) + self.conditioning_size() * channels, 0
+
+    def out_units(self, shape):
+        return 1 + shape[0]  # the dense(1)'s vector and the table's
+
+
+# Not written in a stack (and not registered): the generator's options `latent_chunks` and
+# `shared_embedding` (`ganspec.ir.spec.Network`), shown as the first rows of its `explain` table.
+
+
+class LatentChunks(Layer):
+    """z [D] split into `chunks` equal chunks of D / chunks; chunk 0 goes on into the stack."""
+
+    kind: Literal["latent_chunks"] = "latent_chunks"
+    chunks: int
+    positional: ClassVar = ("chunks",)
+
+    def output_shape(self, shape):
+        return (shape[-1] // self.chunks,)
+
+
+class SharedEmbedding(Layer):
+    """The label's classes x `units` table that every label-reading layer of the generator reads instead of
+    the one-hot label (BigGAN's `shared`, an nn.Embedding; not spectrally normalized, as in StudioGAN)."""
+
+    kind: Literal["shared_embedding"] = "shared_embedding"
+    units: int
+    positional: ClassVar = ("units",)
+
+    def output_shape(self, shape):
+        return (self.units,)
+
+    def weights(self, shape):
+        return shape[-1] * self.units, 0
+
+
+# ---- several outputs: heads of the critic and what they end in ----------------------------
+
+
+@_register
+class Softmax(Layer):
+    """softmax over the last axis: outputs in (0, 1) summing to 1 (PyTorch-GAN's InfoGAN and AC-GAN class
+    heads end in nn.Softmax)."""
+
+    kind: Literal["softmax"] = "softmax"
+    is_activation: ClassVar = True
+
+
 # ---- blocks: layers that hold a stack of layers ------------------------------------------
 
 WRAPPERS = Registry("block")
@@ -493,6 +698,14 @@ class Block(Layer):
 
     def flat(self):
         return self.layers
+
+    def stacks(self) -> tuple[tuple, ...]:
+        """Every layer stack this block holds (the body; a residual's declared shortcut too)."""
+        return (self.layers,)
+
+    def after(self, shape: Shape, out: Shape) -> Shape:
+        """The shape the stack goes on with, from the block's input and its body's output (a head's: its input)."""
+        return out
 
 
 @WRAPPERS.register
@@ -509,18 +722,35 @@ class Repeat(Block):
 
 @WRAPPERS.register
 class Residual(Block):
-    """`residual { ... }`: x + body(x) (He et al. 2016); a 1x1 projection when shapes differ."""
+    """`residual { ... }`: shortcut(x) + body(x) (He et al. 2016). The shortcut is the identity when the
+    body keeps the shape, else a 1x1 projection (strided to match a smaller image); or the stack declared
+    in `shortcut`: `[upsample, conv(c, kernel: 1)]` (SN-GAN and BigGAN generator blocks),
+    `[conv(c, kernel: 1), pool(2, mode: avg)]` (their critic blocks), `[conv(c)]` (compare_gan's learned
+    3x3), `[]` (the identity, required)."""
 
     kind: Literal["residual"] = "residual"
+    shortcut: Optional[tuple["AnyLayer", ...]] = None
+
+    def stacks(self):
+        return (self.layers,) if self.shortcut is None else (self.layers, self.shortcut)
+
+    def text(self, full: bool = False) -> str:
+        if self.shortcut is None:
+            return self.kind
+        return f"{self.kind}(shortcut: [{', '.join(layer.text(full) for layer in self.shortcut)}])"
 
     def projection(self, shape: Shape, out: Shape) -> Layer | None:
+        """The automatic shortcut (when none is declared): None for the identity."""
         if out == shape:
             return None
         if len(shape) == 3 and len(out) == 3:
             for stride in range(1, shape[0] + 1):
                 if math.ceil(shape[0] / stride) == out[0] and math.ceil(shape[1] / stride) == out[1]:
                     return Conv(filters=out[2], kernel=1, stride=stride)
-            raise ShapeError(f"residual block changes {_fmt(shape)} to {_fmt(out)}: no strided 1x1 projection fits")
+            hint = ("declare the shortcut, such as `residual(shortcut: [upsample, conv(%d, kernel: 1)])`" % out[2]
+                    if out[0] > shape[0] else None)
+            raise ShapeError(f"residual block changes {_fmt(shape)} to {_fmt(out)}: no strided 1x1 projection fits",
+                             hint)
         if len(shape) == 1 and len(out) == 1:
             return Dense(units=out[0])
         raise ShapeError(f"residual block changes rank: {_fmt(shape)} -> {_fmt(out)}")
@@ -535,12 +765,47 @@ class SpectralNormBlock(Block):
     positional: ClassVar = ("power_iterations",)
 
 
-AnyLayer = Annotated[
-    Union[tuple(LAYERS.items.values()) + tuple(WRAPPERS.items.values())],  # type: ignore[misc]
-    Field(discriminator="kind"),
-]
+@WRAPPERS.register
+class Head(Block):
+    """`head(label) { dense(10) }`, `head(code: 1) { dense(10) }`: another output of the critic, branching off
+    its features where it is written; the body reads those features, the stack goes on from them, and the
+    stack's last layer stays the adversarial output. `label` predicts the class (AC-GAN's classifier,
+    Odena et al. 2017), `code: i` factor i of a `product` latent (InfoGAN's Q, Chen et al. 2016); the
+    `auxiliary` section's losses read them. Built, the critic returns [adversarial, heads in written order]."""
+
+    kind: Literal["head"] = "head"
+    target: Literal["label", "code"]
+    code: Optional[NonNeg] = None
+    positional: ClassVar = ("target",)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _code_names_target(cls, data):
+        if isinstance(data, dict) and data.get("code") is not None and "target" not in data:
+            return {**data, "target": "code"}  # `head(code: 1)`
+        return data
+
+    @model_validator(mode="after")
+    def _code_with_target(self):
+        if (self.target == "code") != (self.code is not None):
+            raise ValueError("write head(label) for the class, or head(code: N) for factor N of the latent")
+        return self
+
+    def key(self) -> str:
+        """What it predicts: `label`, or `code N` (the key `ganspec.ir.auxiliary` losses name)."""
+        return self.target if self.code is None else f"code {self.code}"
+
+    def text(self, full: bool = False) -> str:
+        return f"{self.kind}(label)" if self.code is None else f"{self.kind}(code: {self.code})"
+
+    def after(self, shape, out):
+        return shape  # the stack goes on from the features the head read
+
+
+# Any layer or block registered when a spec is validated, plugins' included (`ganspec.ir.base.Registered`).
+AnyLayer = Annotated[Layer, Registered(LAYERS, WRAPPERS)]
 for _cls in WRAPPERS.items.values():
-    _cls.model_rebuild()
+    _cls.model_rebuild()  # their `layers` (and `shortcut`) name AnyLayer before it is defined
 
 
 # ---- walking a stack -----------------------------------------------------------------------
@@ -581,18 +846,28 @@ def walk(layers, shape: Shape, spectral_norm: bool = False, depth: int = 0) -> t
                 out, inner = walk(layer.layers, out, inner_sn, depth + 1)
                 rows.extend(inner)
             note = ""
-            if isinstance(layer, Residual):
+            if isinstance(layer, Residual) and layer.shortcut is not None:
+                short, inner = walk(layer.shortcut, shape, inner_sn, depth + 1)
+                for row in inner:
+                    row.note = row.note or "shortcut"
+                rows.extend(inner)
+                if short != out:
+                    raise StackShapeError(
+                        f"residual shortcut gives {_fmt(short)} but the body gives {_fmt(out)}: they are added, "
+                        "so they must agree", layer, shape,
+                        "make the shortcut change the shape as the body does (up- or down-sampling, channels)")
+            elif isinstance(layer, Residual):
                 try:
                     projection = layer.projection(shape, out)
                 except ShapeError as exc:
-                    raise StackShapeError(str(exc), layer, shape) from None
+                    raise StackShapeError(str(exc), layer, shape, exc.hint) from None
                 if projection is not None:
                     t, n = projection.weights(shape)
                     if inner_sn:
                         n += projection.out_units(shape)
                     rows.append(Row(projection, depth + 1, shape, out, t, n, "projection"))
             rows[start] = Row(layer, depth, shape, out, 0, 0, note)
-            shape = out
+            shape = layer.after(shape, out)
             continue
         try:
             out = layer.output_shape(shape)
@@ -617,12 +892,15 @@ def iter_layers(layers):
     for layer in layers:
         yield layer
         if isinstance(layer, Block):
-            yield from iter_layers(layer.layers)
+            for stack in layer.stacks():
+                yield from iter_layers(stack)
 
 
 def last_layer(layers):
     """The last layer actually applied (looking inside trailing blocks)."""
     for layer in reversed(layers):
+        if isinstance(layer, Head):
+            continue  # another output: the stack's own goes on after it
         if isinstance(layer, Block):
             inner = last_layer(layer.layers)
             if inner is not None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional
 from pydantic import Field, field_validator
 
 from ganspec.ir.augmentations import AUGMENTATIONS
+from ganspec.ir.auxiliary import Auxiliary
 from ganspec.ir.base import Node
 from ganspec.ir.components import (
     CONSTRAINTS,
@@ -57,12 +58,18 @@ class Data(Node):
 
 class Network(Node):
     """A layer stack. `pack` (critic only): PacGAN, Lin et al. 2018 — m samples per decision.
-    `init`, `bias_init`: initializers of every weight layer that does not name its own."""
+    `init`, `bias_init`: initializers of every weight layer that does not name its own.
+    Generator only, BigGAN's (Brock et al. 2019, sec. 3; PyTorch-StudioGAN's big_resnet.py Generator):
+    `latent_chunks: N` splits z into N equal chunks, chunk 0 into the stack, chunk i read by
+    `conditional_batchnorm(chunk: i)`; `shared_embedding: E` embeds the label once (a classes x E table,
+    drawn by `init`) for every label-reading layer, which reads it instead of the one-hot label."""
 
     layers: tuple[AnyLayer, ...] = Field(min_length=1)
     pack: Pos = 1
     init: Optional[InitializerField] = None
     bias_init: Optional[InitializerField] = None
+    latent_chunks: Optional[Annotated[int, Field(ge=2)]] = None
+    shared_embedding: Optional[Pos] = None
 
     _bias_init = field_validator("bias_init")(kernel_only)
 
@@ -149,6 +156,18 @@ class Evaluate(Node):
     # the mean of the batch statistics of N fresh batches of z, computed on a copy before every
     # evaluation — the moving averages lag a generator that changes fast early in training.
     standing_stats: int = Field(0, ge=0)
+    # `true`: sample with each batch's own batch-norm statistics (chunks of train.batch), as a PyTorch
+    # generator left in train mode samples (PyTorch-GAN never calls .eval()); the generator's moving
+    # averages are neither used nor changed.
+    batch_statistics: bool = False
+
+    @field_validator("batch_statistics")
+    @classmethod
+    def _one_kind_of_statistics(cls, value, info):
+        if value and info.data.get("standing_stats"):
+            raise ValueError("and standing_stats choose two different batch-norm statistics for sampling; "
+                             "keep one of them")
+        return value
     # Held-out real data the metrics compare with (BENCHMARKS.md: MNIST train5k); the
     # training data when none. Preprocessed like `data` (scale, resize).
     reference: Optional[SOURCES.annotation()] = None
@@ -168,6 +187,7 @@ class Spec(Node):
     critic: Network
     objective: OBJECTIVES.annotation()
     constraints: tuple[CONSTRAINTS.annotation(), ...] = ()
+    auxiliary: Optional[Auxiliary] = None  # losses on the critic's heads (AC-GAN, InfoGAN)
     steps: Steps = Steps()
     optimizer: Optimizers = Optimizers()
     ema: Optional[Ema] = None

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ganspec.ir.components import METRICS, Metric
+from ganspec.plugins import Implementations
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Reference:
 
 
 MetricFn = Callable[..., dict]
-METRIC_FUNCTIONS: dict[str, MetricFn] = {}
+METRIC_FUNCTIONS: dict[str, MetricFn] = Implementations(METRICS)  # + plugins', lazily
 
 
 def metric(kind: str):

@@ -14,9 +14,10 @@ from typing import Callable
 import keras
 
 from ganspec.ir import initializers as I
+from ganspec.plugins import Implementations
 
 InitializerBuilder = Callable[[I.Initializer, int, int], keras.initializers.Initializer]
-INITIALIZER_BUILDERS: dict[str, InitializerBuilder] = {}
+INITIALIZER_BUILDERS: dict[str, InitializerBuilder] = Implementations(I.INITIALIZERS)  # + plugins', lazily
 
 
 def initializes(kind: str):

@@ -21,9 +21,13 @@ from ganspec.ir.initializers import Initializer
 from ganspec.networks.attention import SelfAttention2D
 from ganspec.networks.initializers import keras_initializer
 from ganspec.networks.spectral_norm import SpectralNormalization
-from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape
+from ganspec.ir.shapes import (
+    critic_input_shape, data_sample_shape, generator_input_shape, label_joined, network_conditioning, reads_label,
+    walk_network,
+)
 from ganspec.ir import layers as L
 from ganspec.ir.spec import Spec
+from ganspec.plugins import Implementations
 
 SEED_MODULUS = 2**31 - 1
 BIAS_SEED_OFFSET = 2**30  # a bias's seed, from its layer's
@@ -87,12 +91,18 @@ class ZeroUpsampling2D(keras.layers.Layer):
 
 @dataclass
 class BuildContext:
-    """What builders share: seeds for initializers and dropout, and spectral normalization."""
+    """What builders share: seeds for initializers and dropout, spectral normalization, the label."""
 
     seed: int
     spectral_norm: int | None = None  # power iterations when weight layers are normalized
     init: Initializer | None = None  # the network's `init` and `bias_init`
     bias_init: Initializer | None = None
+    # The conditioning vector label-reading layers read (the one-hot label input), when the network
+    # reads the label through its own layers (`ganspec.ir.shapes.label_joined` is false); the generator's
+    # shared embedding of it where it declares one.
+    conditioning: keras.KerasTensor | None = None
+    latent_chunks: list | None = None  # z's chunks (`generator(latent_chunks: N)`), read by cBN(chunk: i)
+    heads: list = field(default_factory=list)  # the outputs of the critic's heads, in written order
     _counter: itertools.count = field(default_factory=itertools.count)
 
     def next_seed(self) -> int:
@@ -113,6 +123,12 @@ class BuildContext:
             chosen["bias_initializer"] = keras_initializer(bias, fan_in, (seed + BIAS_SEED_OFFSET) % SEED_MODULUS)
         return chosen
 
+    def kernel_initializer(self, init: Initializer | None, fan_in: int) -> keras.initializers.Initializer:
+        """A kernel's initializer with a fresh seed: `init` (a layer's own), else the network's, else
+        Keras' glorot_uniform."""
+        init, seed = init or self.init, self.next_seed()
+        return keras.initializers.GlorotUniform(seed=seed) if init is None else keras_initializer(init, fan_in, seed)
+
     def weighted(self, layer: keras.layers.Layer) -> keras.layers.Layer:
         """A weight layer, wrapped in spectral normalization where asked."""
         if self.spectral_norm:
@@ -126,7 +142,7 @@ class BuildContext:
 
 
 Builder = Callable[[L.Layer, keras.KerasTensor, BuildContext], keras.KerasTensor]
-LAYER_BUILDERS: dict[str, Builder] = {}
+LAYER_BUILDERS: dict[str, Builder] = Implementations((L.LAYERS, L.WRAPPERS))  # + plugins', lazily
 
 
 def builds(kind: str):
@@ -197,6 +213,160 @@ def build_batchnorm(layer: L.BatchNorm, x, ctx):
 @builds("layernorm")
 def build_layernorm(layer: L.LayerNorm, x, ctx):
     return keras.layers.LayerNormalization(epsilon=layer.epsilon)(x)
+
+
+# ---- conditioning: layers that read the label (`BuildContext.conditioning`) ------------------
+
+
+@keras.saving.register_keras_serializable(package="ganspec")
+class LabelJoin(keras.layers.Layer):
+    """[x, c] -> x with the conditioning vector c appended to the last axis, tiled over H, W for images."""
+
+    def call(self, inputs):
+        x, conditioning = inputs
+        return with_label_channels(x, conditioning)
+
+    def compute_output_shape(self, input_shapes):
+        x, conditioning = input_shapes
+        return tuple(x[:-1]) + (x[-1] + conditioning[-1],)
+
+
+@keras.saving.register_keras_serializable(package="ganspec")
+class LatentChunks(keras.layers.Layer):
+    """z [B, D] -> `chunks` equal chunks [B, D / chunks] (BigGAN's torch.split(z, chunk_size, 1))."""
+
+    def __init__(self, chunks: int, **kwargs):
+        super().__init__(**kwargs)
+        self.chunks = chunks
+
+    def call(self, z):
+        return ops.split(z, self.chunks, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return [tuple(input_shape[:-1]) + (input_shape[-1] // self.chunks,)] * self.chunks
+
+    def get_config(self):
+        return {**super().get_config(), "chunks": self.chunks}
+
+
+@keras.saving.register_keras_serializable(package="ganspec")
+class BatchStatisticsNormalization(keras.layers.Layer):
+    """(x - mean) / sqrt(var + epsilon) with the batch's own moments over all axes but the last, in training
+    and sampling alike, keeping no moving averages (tflib's `cond_batchnorm.Batchnorm`)."""
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, inputs):
+        mean, variance = ops.moments(inputs, axes=tuple(range(len(inputs.shape) - 1)), keepdims=True)
+        return (inputs - mean) * ops.rsqrt(variance + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="ganspec")
+class ConditionalAffine(keras.layers.Layer):
+    """[x_hat, g, b] -> x_hat * (1 + g) + b (`one_plus`) or x_hat * g + b; g, b [B, C] broadcast over H, W."""
+
+    def __init__(self, one_plus: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.one_plus = one_plus
+
+    def call(self, inputs):
+        x, gain, bias = inputs
+        for _ in range(len(x.shape) - 2):
+            gain, bias = ops.expand_dims(gain, 1), ops.expand_dims(bias, 1)
+        return x * (1.0 + gain if self.one_plus else gain) + bias
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "one_plus": self.one_plus}
+
+
+@keras.saving.register_keras_serializable(package="ganspec")
+class ProjectionSum(keras.layers.Layer):
+    """[psi(h), E c, h] -> psi(h) + <E c, h> (Miyato & Koyama 2018, eq. 3)."""
+
+    def call(self, inputs):
+        score, embedded, features = inputs
+        return score + ops.sum(embedded * features, axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+def _table_initializer(init, fan_in: int, seed: int) -> keras.initializers.Initializer:
+    """A label table's initializer: `pytorch` is nn.Embedding's N(0, 1), unset Keras' Embedding U(-0.05, 0.05)."""
+    if init is None:
+        return keras.initializers.RandomUniform(-0.05, 0.05, seed=seed)
+    if init.kind == "pytorch":
+        return keras.initializers.RandomNormal(0.0, 1.0, seed=seed)
+    return keras_initializer(init, fan_in, seed)
+
+
+def _conditioning(layer: L.LabelLayer, ctx):
+    """The conditioning vector `layer` reads: the label's (one-hot, or the shared embedding), joined with
+    z's chunk `layer.chunk` where it names one (StudioGAN's torch.cat([shared(y), z_i], 1)), or that alone."""
+    chunk = getattr(layer, "chunk", None)
+    if chunk is not None:
+        if ctx.latent_chunks is None:
+            raise ValueError(f"{layer.kind}(chunk: {chunk}) reads a chunk of z, but this network does not split z")
+        z_chunk = ctx.latent_chunks[chunk]
+        return z_chunk if ctx.conditioning is None else keras.layers.Concatenate()([ctx.conditioning, z_chunk])
+    if ctx.conditioning is None:
+        raise ValueError(f"{layer.kind} reads the class label, but this network was built without one")
+    return ctx.conditioning
+
+
+def _label_table(vector, ctx, units: int, initializer):
+    """W c: a (conditioning size) x units table read by the conditioning vector c, a row per class for a
+    one-hot label (torch.nn.Embedding); spectrally normalized where weight layers are."""
+    table = keras.layers.Dense(units, use_bias=False, kernel_initializer=initializer)
+    return ctx.weighted(table)(vector)
+
+
+@builds("join_label")
+def build_join_label(layer: L.JoinLabel, x, ctx):
+    if not layer.embed:
+        return LabelJoin()([x, _conditioning(layer, ctx)])
+    initializer = _table_initializer(layer.init or ctx.init, layer.conditioning_size(), ctx.next_seed())
+    return LabelJoin()([x, _label_table(_conditioning(layer, ctx), ctx, layer.embed, initializer)])
+
+
+@builds("conditional_batchnorm")
+def build_conditional_batchnorm(layer: L.ConditionalBatchNorm, x, ctx):
+    """Batch norm without scale and offset, then gain and bias from the conditioning vector; W_g draws its
+    seed before W_b."""
+    if layer.statistics == "running":
+        normalized = keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon,
+                                                     center=False, scale=False)(x)
+    else:
+        normalized = BatchStatisticsNormalization(layer.epsilon)(x)
+    if layer.gain == "one_plus":
+        fan_in = layer.conditioning_size()
+        gain_init, bias_init = (ctx.kernel_initializer(layer.init, fan_in) for _ in range(2))
+    else:  # tflib: per-class scale starting at ones, offset at zeros
+        gain_init, bias_init = keras.initializers.Ones(), keras.initializers.Zeros()
+    vector = _conditioning(layer, ctx)
+    gain = _label_table(vector, ctx, x.shape[-1], gain_init)
+    bias = _label_table(vector, ctx, x.shape[-1], bias_init)
+    return ConditionalAffine(one_plus=layer.gain == "one_plus")([normalized, gain, bias])
+
+
+@builds("label_projection")
+def build_label_projection(layer: L.LabelProjection, x, ctx):
+    """psi(h) = dense(1)(h) draws its seed before the table E."""
+    score = ctx.weighted(keras.layers.Dense(1, use_bias=layer.bias, **ctx.initializers(layer, tuple(x.shape[1:]))))(x)
+    initializer = _table_initializer(layer.init or ctx.init, layer.conditioning_size(), ctx.next_seed())
+    embedded = _label_table(_conditioning(layer, ctx), ctx, x.shape[-1], initializer)
+    return ProjectionSum()([score, embedded, x])
 
 
 # ---- shape layers --------------------------------------------------------------------------
@@ -299,10 +469,14 @@ def build_repeat(layer: L.Repeat, x, ctx):
 
 @builds("residual")
 def build_residual(layer: L.Residual, x, ctx):
-    """x + body(x) (He et al. 2016), with the 1x1 (or dense) projection that `Residual.projection` names."""
+    """shortcut(x) + body(x) (He et al. 2016): the declared shortcut stack, else the identity or the 1x1
+    (or dense) projection that `Residual.projection` names. The body is built first, so its seeds come first."""
     body = ctx.stack(layer.layers, x)
-    projection = layer.projection(tuple(x.shape[1:]), tuple(body.shape[1:]))
-    shortcut = x if projection is None else LAYER_BUILDERS[projection.kind](projection, x, ctx)
+    if layer.shortcut is not None:
+        shortcut = ctx.stack(layer.shortcut, x)
+    else:
+        projection = layer.projection(tuple(x.shape[1:]), tuple(body.shape[1:]))
+        shortcut = x if projection is None else LAYER_BUILDERS[projection.kind](projection, x, ctx)
     return keras.layers.Add()([shortcut, body])
 
 
@@ -314,6 +488,33 @@ def build_spectral_norm_block(layer: L.SpectralNormBlock, x, ctx):
         return ctx.stack(layer.layers, x)
     finally:
         ctx.spectral_norm = outer
+
+
+# ---- several outputs: the critic's heads ------------------------------------------------------
+
+
+@builds("softmax")
+def build_softmax(layer, x, ctx):
+    return keras.layers.Softmax()(x)
+
+
+@builds("head")
+def build_head(layer: L.Head, x, ctx):
+    """The head's body on the current features, kept as another output; the stack goes on from `x`. Its
+    slot is taken before the body is built, so nested heads come in written order, as `iter_layers`."""
+    index = len(ctx.heads)
+    ctx.heads.append(None)
+    ctx.heads[index] = ctx.stack(layer.layers, x)
+    return x
+
+
+def critic_outputs(x, ctx, spec: Spec):
+    """The critic's output: the adversarial one alone, or [adversarial, heads...] when it has heads."""
+    if not ctx.heads:
+        return _float32_output(x, spec)
+    if spec.train.precision == "float32":
+        return [x, *ctx.heads]
+    return [_float32_output(x, spec), *(keras.layers.Activation("linear", dtype="float32")(h) for h in ctx.heads)]
 
 
 # ---- whole networks ------------------------------------------------------------------------
@@ -340,38 +541,60 @@ def _float32_output(x, spec: Spec):
 
 
 def build_generator(spec: Spec) -> keras.Model:
-    """z (and a one-hot label when conditional) -> one sample."""
-    ctx = BuildContext(seed=spec.seed * 2 + GENERATOR_SEED, init=spec.generator.init,
-                       bias_init=spec.generator.bias_init)
-    with precision(spec.train.precision):
+    """z (and a one-hot label when conditional: joined to z, or read by the network's own label layers)
+    -> one sample."""
+    network = spec.generator
+    ctx = BuildContext(seed=spec.seed * 2 + GENERATOR_SEED, init=network.init, bias_init=network.bias_init)
+    vector = network_conditioning(spec, network)
+    with precision(spec.train.precision), L.conditioning(vector.label, vector.chunk, vector.chunks):
         z = keras.Input((spec.latent.input_dim,), name="z")
         inputs, x = z, z
+        if network.latent_chunks:  # BigGAN: chunk 0 into the stack, the others to cBN(chunk: i)
+            ctx.latent_chunks = LatentChunks(network.latent_chunks)(z)
+            x = ctx.latent_chunks[0]
         if spec.conditional:
             label = keras.Input((spec.conditional.classes,), name="label")
-            inputs, x = [z, label], keras.layers.Concatenate()([z, label])
-        x = ctx.stack(spec.generator.layers, x)
+            inputs = [z, label]
+            if label_joined(spec, network):
+                x = keras.layers.Concatenate()([z, label])
+            else:
+                ctx.conditioning = label if not network.shared_embedding else shared_embedding(network, label, ctx)
+        x = ctx.stack(network.layers, x)
         return keras.Model(inputs, _float32_output(x, spec), name="generator")
+
+
+def shared_embedding(network, label, ctx):
+    """BigGAN's shared class embedding: one classes x E table (drawn by the network's `init`), never
+    spectrally normalized (StudioGAN's `ops.embedding`, even under apply_g_sn)."""
+    initializer = _table_initializer(network.init, label.shape[-1], ctx.next_seed())
+    return keras.layers.Dense(network.shared_embedding, use_bias=False, kernel_initializer=initializer,
+                              name="shared_embedding")(label)
 
 
 def one_sample_shape(spec: Spec, spec_dir=None) -> tuple[int, ...]:
     """One data sample's shape: from the data source, else from the generator's output."""
     shape, _ = data_sample_shape(spec, spec_dir)
     if shape is None:
-        shape, _ = L.walk(spec.generator.layers, generator_input_shape(spec))
+        shape, _ = walk_network(spec, spec.generator, generator_input_shape(spec))
     return tuple(shape)
 
 
 def build_critic(spec: Spec, sample: tuple[int, ...] | None = None, spec_dir=None) -> keras.Model:
-    """A packed, label-conditioned sample (see `critic_input`) -> one number (logit or score)."""
+    """A packed, label-conditioned sample (see `critic_input`: label channels, or a second input that
+    the critic's label layers read) -> one number (logit or score)."""
     sample = sample or one_sample_shape(spec, spec_dir)
     constraint = next((c for c in spec.constraints if c.kind == "spectral_norm"), None)
     ctx = BuildContext(seed=spec.seed * 2 + CRITIC_SEED,
                        spectral_norm=constraint.power_iterations if constraint else None,
                        init=spec.critic.init, bias_init=spec.critic.bias_init)
-    with precision(spec.train.precision):
-        inputs = keras.Input(critic_input_shape(spec, sample), name="sample")
-        x = ctx.stack(spec.critic.layers, inputs)
-        return keras.Model(inputs, _float32_output(x, spec), name="critic")
+    vector = network_conditioning(spec, spec.critic)
+    with precision(spec.train.precision), L.conditioning(vector.label, vector.chunk, vector.chunks):
+        inputs = x = keras.Input(critic_input_shape(spec, sample), name="sample")
+        if spec.conditional and reads_label(spec.critic):
+            ctx.conditioning = keras.Input((spec.conditional.classes,), name="label")
+            inputs = [x, ctx.conditioning]
+        x = ctx.stack(spec.critic.layers, x)
+        return keras.Model(inputs, critic_outputs(x, ctx, spec), name="critic")
 
 
 # ---- critic input: PacGAN packing and label channels -----------------------------------------
@@ -406,11 +629,15 @@ def with_label_channels(x, labels):
     return ops.concatenate([x, labels], axis=-1)
 
 
-def critic_input(x, labels=None, pack: int = 1):
-    """Samples [B, ...] (and one-hot labels [B, classes]) -> the critic's input [B / pack, ...]."""
+def critic_input(x, labels=None, pack: int = 1, label_input: bool = False):
+    """Samples [B, ...] (and one-hot labels [B, classes]) -> the critic's input for B / pack decisions: the
+    packed samples, with the pack's labels as channels, or beside them as the second input [samples, labels]
+    of a critic that reads labels with its own layers (`label_input`: `ganspec.ir.shapes.reads_label`)."""
     packed = pack_samples(x, pack)
     if labels is None:
         return packed
+    if label_input:
+        return [packed, pack_labels(labels, pack)]
     return with_label_channels(packed, pack_labels(labels, pack))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -51,13 +52,13 @@ def print_explain(console, spec, tables, files) -> None:
         table.add_column("params", justify="right")
         table.add_column("non-trainable", justify="right", style="dim")
         for i, r in enumerate(t.rows):
-            name = "  " * r.depth + r.layer.label() + (f" [dim]({r.note})[/]" if r.note else "")
+            name = "  " * r.depth + escape(r.layer.label()) + (f" [dim]({r.note})[/]" if r.note else "")
             table.add_row(str(i), name, _shape(r.out_shape), f"{r.trainable:,}", f"{r.non_trainable:,}")
         table.add_section()
         table.add_row("", "[bold]total[/]", "", f"[bold]{t.trainable:,}[/]", f"{t.non_trainable:,}")
         console.print(table)
         if t.problem:
-            console.print(f"[red]{t.role}: {t.problem}[/]")
+            console.print(f"[red]{t.role}: {escape(t.problem)}[/]")
 
 
 def _shape(shape) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ganspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, error
@@ -19,6 +20,7 @@ from ganspec.syntax import ast
 from ganspec.syntax.parser import decode, parse
 
 MAX_INT = 2**53  # larger integers are almost surely typos, and not exact as floats
+MAX_EXPANDED_LAYERS = 100_000  # layers that `block` uses may write out in one file, against expansion bombs
 REPEATABLE = {"constraint": "constraints", "metric": "metrics", "tag": "tags"}
 ROLE_KEYS = {"generator": "generator", "critic": "critic", "discriminator": "critic"}
 
@@ -36,6 +38,8 @@ class Evaluator(Reporter):
         self.env: dict[str, R.RValue] = dict(env or {})
         self.forced = forced or {}  # variables set by a file that extends this one
         self._variables: dict = self.env  # names in scope at the last symbol, for hints
+        self._expanding: list[str] = []  # blocks being expanded, innermost last (to refuse recursion)
+        self._expanded = 0  # layers written out by block expansions so far
 
     # statements
     def let(self, stmt: ast.Let, env: dict) -> None:
@@ -47,12 +51,33 @@ class Evaluator(Reporter):
         except Abort:
             pass  # reported; the name stays undefined
 
+    def define(self, stmt: ast.BlockDef, env: dict) -> None:
+        """`block name(params) { ... }`: bound like a variable (a file that extends this one may redefine it)."""
+        if stmt.name in self.forced:
+            env[stmt.name] = self.forced[stmt.name]
+            return
+        seen: set[str] = set()
+        required_after_default = False
+        for param in stmt.params:
+            if param.name in seen:
+                self.report("E202", f"block `{stmt.name}` has two parameters named `{param.name}`", param.span)
+                return
+            seen.add(param.name)
+            if param.default is None and required_after_default:
+                self.report("E202", f"block `{stmt.name}`: the parameter `{param.name}` without a default follows "
+                            "one with a default", param.span, f"give it a default (`{param.name}: ...`) or move it first")
+                return
+            required_after_default = required_after_default or param.default is not None
+        env[stmt.name] = R.RBlockDef(stmt, env, stmt.span)
+
     def statements(self, items, env: dict, span: Span) -> R.RBlock:
         block = R.RBlock({}, span)
         origins: dict[tuple, Span] = {}
         for stmt in items:
             if isinstance(stmt, ast.Let):
                 self.let(stmt, env)
+            elif isinstance(stmt, ast.BlockDef):
+                self.define(stmt, env)
             elif isinstance(stmt, ast.Network):
                 self.network(stmt, env, block, origins)
             else:
@@ -118,21 +143,124 @@ class Evaluator(Reporter):
             if isinstance(item, ast.Let):
                 self.let(item, env)
                 continue
+            if isinstance(item, ast.BlockDef):
+                self.define(item, env)
+                continue
             try:
-                items.append(self.layer(item, env))
+                items.extend(self.layer(item, env))
             except Abort:
                 continue  # reported; the stack goes on without this layer
         return R.RLayers(tuple(items), body.span)
 
-    def layer(self, item: ast.Layer | ast.Repeat | ast.Wrapper, env: dict) -> R.RCall | R.RRepeat | R.RWrapper:
-        """One item of a layer stack; a block's body is evaluated only when its head is good."""
+    def layer(self, item: ast.Layer | ast.Repeat | ast.Wrapper, env: dict) -> list:
+        """The stack items one written item stands for: one layer or block, or the layers of a named layer,
+        list of layers or `block` definition. A block's body is evaluated only when its head is good."""
         if isinstance(item, ast.Layer):
-            return self.call(item.call, env)
+            named = self.named_layers(item.call, env)
+            return [self.call(item.call, env)] if named is None else named
         if isinstance(item, ast.Repeat):
             count = self.expr(item.count, env)
-            return R.RRepeat(count, self.layers(item.body, dict(env)), item.span)
+            return [R.RRepeat(count, self.layers(item.body, dict(env)), item.span)]
+        if isinstance(env.get(item.call.name), R.RBlockDef):
+            self.fail("E204", f"`{item.call.name}` is a block defined with `block`: use it as `{item.call.name}(...)`, "
+                      "without a body of its own", item.call.span)
         call = self.call(item.call, env)
-        return R.RWrapper(call, self.layers(item.body, dict(env)), item.span)
+        return [R.RWrapper(call, self.layers(item.body, dict(env)), item.span)]
+
+    def named_layers(self, node: ast.Call, env: dict) -> list | None:
+        """Stack items of a name bound by `let` or `block`, with the call's arguments applied; None when the
+        name is not bound to layers (a built-in layer, or a variable holding a number keeps its meaning)."""
+        value = env.get(node.name)
+        if isinstance(value, R.RBlockDef):
+            return list(self.expand(value, node, env).items)
+        if isinstance(value, R.RVal) and value.symbol and isinstance(value.value, str):
+            value = R.RCall(value.value, (), {}, value.span, {}, value.span)  # `let act = relu`
+        if isinstance(value, R.RCall):
+            if any(arg.name is None for arg in node.args):
+                self.fail("E202", f"`{node.name}` stands for {value.name}(...): change its arguments by name, "
+                          f"like `{node.name}({_first_kwarg(value)}: ...)`", node.span)
+            if not node.args:
+                return [value]
+            changed = self.call(node, env)
+            return [R.RCall(value.name, value.args, {**value.kwargs, **changed.kwargs}, node.span,
+                            dict(value.overrides), changed.name_span)]
+        if isinstance(value, (R.RList, R.RLayers)) or (isinstance(value, R.RVal) and value.value is None):
+            if node.args:
+                self.fail("E202", f"`{node.name}` is a list of layers; it takes no arguments", node.span)
+            if isinstance(value, R.RVal):
+                return []  # `none`: no layer (an optional layer passed to a block)
+            items = value.items
+            bad = next((v for v in items if not isinstance(v, (R.RCall, R.RRepeat, R.RWrapper))
+                        and not (isinstance(v, R.RVal) and v.symbol)), None)
+            if bad is not None:
+                self.fail("E204", f"`{node.name}` is used as layers, but it holds {R.plain(bad)!r}", bad.span)
+            return [R.RCall(v.value, (), {}, v.span, {}, v.span) if isinstance(v, R.RVal) else v for v in items]
+        return None
+
+    def expand(self, value: R.RBlockDef, node: ast.Call, env: dict) -> R.RLayers:
+        """A use of a `block`: its body evaluated in its own scope with the parameters bound."""
+        definition: ast.BlockDef = value.definition
+        name = definition.name
+        if self._expanded > MAX_EXPANDED_LAYERS:
+            raise Abort()  # reported once, where the limit was passed
+        if name in self._expanding:
+            chain = " -> ".join(self._expanding[self._expanding.index(name):] + [name])
+            self.fail("E106", f"block `{name}` uses itself ({chain}): it would never end", node.span,
+                      "a block may use other blocks, but not itself; write the repetition with `repeat`")
+        params = {p.name: p for p in definition.params}
+        bound: dict[str, R.RValue] = {}
+        failed = False
+        positional = [a for a in node.args if a.name is None]
+        if len(positional) > len(definition.params):
+            self.report("E202", f"block `{name}` takes {len(definition.params)} argument"
+                        f"{'s' if len(definition.params) != 1 else ''} ({', '.join(params) or 'none'}), "
+                        f"got {len(positional)}", positional[len(definition.params)].span)
+            failed = True
+        for arg, param in zip(positional, definition.params):
+            try:
+                bound[param.name] = self.expr(arg.value, env)
+            except Abort:
+                failed = True
+        for arg in node.args:
+            if arg.name is None:
+                continue
+            if arg.name not in params:
+                self.report("E202", f"block `{name}` has no parameter `{arg.name}`", arg.span,
+                            did_you_mean(arg.name, list(params)), (f"parameters of {name}: {', '.join(params) or 'none'}",))
+                failed = True
+                continue
+            if arg.name in bound:
+                self.report("E202", f"block `{name}`: `{arg.name}` is given twice", arg.span)
+                failed = True
+                continue
+            try:
+                bound[arg.name] = self.expr(arg.value, env)
+            except Abort:
+                failed = True
+        if failed:
+            raise Abort()
+        scope = dict(value.env)
+        for param in definition.params:
+            if param.name in bound:
+                scope[param.name] = bound[param.name]
+            elif param.default is not None:
+                scope[param.name] = self.expr(param.default, scope)  # defaults may use earlier parameters
+            else:
+                self.fail("E203", f"block `{name}` needs the argument `{param.name}`", node.span,
+                          f"write `{name}({', '.join(p.name + ': ...' for p in definition.params if p.default is None)})`")
+        self._expanding.append(name)
+        try:
+            body = self.layers(definition.body, scope)
+        finally:
+            self._expanding.pop()
+        body = R.RLayers(tuple(_used_at(item, name, node.span) for item in body.items), body.span)
+        if self._expanded > MAX_EXPANDED_LAYERS:
+            raise Abort()  # a block inside passed the limit and said so
+        self._expanded += len(body.items)
+        if self._expanded > MAX_EXPANDED_LAYERS:
+            self.fail("E107", f"blocks write out more than {MAX_EXPANDED_LAYERS:,} layers", node.span,
+                      "use `repeat n { ... }` for long repetitions; it is not written out")
+        return body
 
     # expressions
     def expr(self, node, env: dict) -> R.RValue:
@@ -149,7 +277,12 @@ class Evaluator(Reporter):
         if isinstance(node, ast.ListExpr):
             return R.RList(tuple(self.expr(item, env) for item in node.items), node.span)
         if isinstance(node, ast.Call):
-            return self.call(node, env)
+            named = self.named_layers(node, env) if node.name in env else None
+            if named is None:
+                return self.call(node, env)
+            if isinstance(env[node.name], R.RBlockDef) or len(named) != 1:
+                return R.RLayers(tuple(named), node.span)
+            return named[0]
         if isinstance(node, ast.Unary):
             operand = self._numeric(self.expr(node.operand, env), node.op)
             return R.RVal(-operand if node.op == "-" else operand, node.span)
@@ -195,6 +328,8 @@ class Evaluator(Reporter):
             value = env[node.name]
             if isinstance(value, R.RVal):
                 return R.RVal(value.value, node.span, value.symbol)
+            if isinstance(value, R.RBlockDef):  # a block used as a value, with its defaults
+                return self.expand(value, ast.Call(node.name, (), node.span, parens=False), env)
             return value
         return R.RVal(node.name, node.span, symbol=True)
 
@@ -253,6 +388,35 @@ class Evaluator(Reporter):
         except OverflowError:
             self.fail("E014", "number is too large", node.span)
         return self._check_range(result, node.span)
+
+
+def _used_at(value, name: str, use: Span):
+    """A value written inside block `name`, marked as coming from its use at `use` (for diagnostics)."""
+    def mark(span):
+        return None if span is None else replace(span, via=span.via + ((name, use),))
+
+    if isinstance(value, R.RVal):
+        return replace(value, span=mark(value.span))
+    if isinstance(value, R.RList):
+        return replace(value, items=tuple(_used_at(v, name, use) for v in value.items), span=mark(value.span))
+    if isinstance(value, R.RLayers):
+        return replace(value, items=tuple(_used_at(v, name, use) for v in value.items), span=mark(value.span))
+    if isinstance(value, R.RCall):
+        return replace(value, args=tuple(_used_at(v, name, use) for v in value.args),
+                       kwargs={k: _used_at(v, name, use) for k, v in value.kwargs.items()},
+                       overrides={k: _used_at(v, name, use) for k, v in value.overrides.items()},
+                       span=mark(value.span), name_span=mark(value.name_span))
+    if isinstance(value, R.RRepeat):
+        return replace(value, count=_used_at(value.count, name, use), body=_used_at(value.body, name, use),
+                       span=mark(value.span))
+    if isinstance(value, R.RWrapper):
+        return replace(value, call=_used_at(value.call, name, use), body=_used_at(value.body, name, use),
+                       span=mark(value.span))
+    return value
+
+
+def _first_kwarg(call: R.RCall) -> str:
+    return next(iter(call.kwargs), "name")
 
 
 def _is_none(value) -> bool:
@@ -337,8 +501,11 @@ def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], fi
                 _, _, parent_env = evaluate_document(parent_doc, [], stack + (key,), [], forced)
     evaluator = Evaluator(diags, env=parent_env, forced=forced)
     env = evaluator.env
-    for let in doc.before:
-        evaluator.let(let, env)
+    for stmt in doc.before:
+        if isinstance(stmt, ast.BlockDef):
+            evaluator.define(stmt, env)
+        else:
+            evaluator.let(stmt, env)
     block = evaluator.statements(exp.items, env, exp.span)
     for let in doc.after:
         evaluator.let(let, env)

@@ -67,7 +67,17 @@ class RBlock:
     key_spans: dict[str, Span] = field(default_factory=dict)
 
 
-RValue = Union[RVal, RList, RCall, RLayers, RBlock]
+@dataclass(frozen=True, eq=False)
+class RBlockDef:
+    """A `block name(params) { ... }` definition: expanded where it is used, in the scope it was defined in
+    (`env`, shared, so variables defined later in that scope are seen too) with its parameters bound."""
+
+    definition: Any  # ganspec.syntax.ast.BlockDef
+    env: dict
+    span: Span
+
+
+RValue = Union[RVal, RList, RCall, RLayers, RBlock, RBlockDef]
 
 
 def merge(parent: RValue, child: RValue) -> RValue:
@@ -101,4 +111,6 @@ def plain(value: RValue) -> Any:
         return [plain(v) for v in value.items]
     if isinstance(value, RCall):
         return value.name
+    if isinstance(value, RBlockDef):
+        return value.definition.name
     return value

@@ -58,6 +58,9 @@ class Typer(Reporter):
             hint = did_you_mean(raw.name, registry.names())
             if other and not hint:
                 hint = f"`{raw.name}` is a {other}, not a {registry.concept}"
+            if not hint:  # a spec never loads code: a plugin's names exist once the command loads it
+                hint = (f"if `{raw.name}` comes from a plugin, load it: `--plugin MODULE`, $GANSPEC_PLUGINS, "
+                        "or install its package")
             self.fail("E201", f"unknown {registry.concept} `{raw.name}`", raw.name_span or raw.span, hint,
                       (f"{registry.concept}s: {', '.join(registry.names())}",))
         return self.bind(registry[raw.name], raw, extra)
@@ -182,8 +185,8 @@ class Typer(Reporter):
 
     def sequence(self, item_types: tuple, raw: R.RValue, where: str) -> tuple:
         """A tuple field: a layer stack, `[a, b]`, or a single component for a list of them."""
-        if isinstance(raw, R.RLayers) and where.endswith("layers"):
-            return self.layers(raw, where)
+        if _is_layer_stack(item_types):
+            return self.layer_list(raw, where)
         any_length = len(item_types) == 2 and item_types[1] is Ellipsis
         if not isinstance(raw, R.RList):
             if any_length and isinstance(raw, (R.RVal, R.RCall)) and _unwrap(item_types[0])[1] is not None:
@@ -218,6 +221,26 @@ class Typer(Reporter):
     def layers(self, raw: R.RLayers, where: str) -> tuple:
         """A layer stack; the first bad layer stops it."""
         return tuple(self.layer(item, where) for item in raw.items)
+
+    def layer_list(self, raw: R.RValue, where: str) -> tuple:
+        """A layer stack written as a value: `[upsample, conv(64, kernel: 1)]`, one layer, or a block's layers."""
+        if isinstance(raw, R.RLayers):
+            return self.layers(raw, where)
+        items = raw.items if isinstance(raw, R.RList) else (raw,)
+        layers = []
+        for item in items:
+            if isinstance(item, R.RVal) and item.value is None:
+                continue  # `none`: an optional layer left out (a block's parameter)
+            if isinstance(item, R.RLayers):
+                layers.extend(self.layers(item, where))
+            elif isinstance(item, R.RVal) and item.symbol and isinstance(item.value, str):
+                layers.append(self.layer(R.RCall(item.value, (), {}, item.span, {}, item.span), where))
+            elif isinstance(item, (R.RCall, R.RRepeat, R.RWrapper)):
+                layers.append(self.layer(item, where))
+            else:
+                self.fail("E204", f"{where} expects layers, like [upsample, conv(64, kernel: 1)], got {_describe(item)}",
+                          item.span)
+        return tuple(layers)
 
     def layer(self, item: R.RCall | R.RRepeat | R.RWrapper, where: str):
         """One item of a layer stack: a layer, `repeat n { ... }` or a wrapping block."""
@@ -278,6 +301,13 @@ def _unwrap(annotation):
                 return annotation, registry, optional
         else:
             return annotation, registry, optional
+
+
+def _is_layer_stack(item_types: tuple) -> bool:
+    """Whether a tuple field holds layers (a network's stack, a residual's shortcut)."""
+    from ganspec.ir import layers
+
+    return len(item_types) == 2 and item_types[1] is Ellipsis and item_types[0] is layers.AnyLayer
 
 
 def _has_required(cls) -> bool:

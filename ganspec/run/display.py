@@ -22,6 +22,9 @@ SHOWN = [
     ("d_fake", "D(G(z)) mean"),
     ("critic_grad_norm", "critic grad norm"),
     ("generator_grad_norm", "generator grad norm"),
+    ("critic_auxiliary", "critic auxiliary (AC-GAN)"),
+    ("generator_auxiliary", "generator auxiliary (AC-GAN)"),
+    ("information_loss", "information loss (InfoGAN)"),
 ]
 
 

@@ -13,6 +13,8 @@ NUMPY_PRIORS = {
     "uniform": lambda prior, n, rng: rng.uniform(prior.low, prior.high, size=(n, prior.dim)),
     "mixture": lambda prior, n, rng: (prior.means()[rng.integers(0, prior.components, n)]
                                       + rng.standard_normal((n, prior.dim)) * prior.std),
+    "categorical": lambda prior, n, rng: np.eye(prior.dim)[rng.integers(0, prior.dim, n)],
+    "product": lambda prior, n, rng: np.concatenate([NUMPY_PRIORS[f.kind](f, n, rng) for f in prior.factors], axis=-1),
 }
 
 
@@ -50,12 +52,9 @@ def with_standing_stats(spec: Spec, generator, batches: int, seed: int = 0):
     """A copy of the generator whose batch-norm statistics are standing statistics (Brock et al. 2019,
     BigGAN, app. C): the mean of the batch means and variances of `batches` fresh batches of z of
     the training batch size. The generator itself is not changed. Without batchnorm: the generator."""
-    import keras
-
     if batches == 0 or not batchnorm_layers(generator):
         return generator
-    copy = keras.models.clone_model(generator)
-    copy.set_weights(generator.get_weights())
+    copy = _copy(generator)
     layers = batchnorm_layers(copy)
     for layer in layers:
         layer.moving_mean.assign(np.zeros(layer.moving_mean.shape, np.float32))
@@ -84,19 +83,33 @@ class Sampler:
     @property
     def generator(self):
         if self._standing is None:
-            self._standing = with_standing_stats(self.spec, self._generator, self.spec.evaluate.standing_stats)
+            if self.spec.evaluate.batch_statistics:
+                self._standing = _copy(self._generator)  # train-mode calls update its moving averages
+            else:
+                self._standing = with_standing_stats(self.spec, self._generator, self.spec.evaluate.standing_stats)
         return self._standing
 
     def __call__(self, n: int, seed: int) -> np.ndarray:
         z = latent_batch(self.spec, n, seed)
         labels = label_batch(self.spec, n)
         generator = self.generator
+        batch_statistics = self.spec.evaluate.batch_statistics
+        # Batch statistics depend on the batch: chunks of the training batch size, as in training.
+        chunk = self.spec.train.batch if batch_statistics else self.chunk
         out = []
-        for start in range(0, n, self.chunk):
-            part = labels[start:start + self.chunk] if labels is not None else None
-            out.append(np.asarray(generator(generator_inputs(self.spec, z[start:start + self.chunk], part),
-                                            training=False)))
+        for start in range(0, n, chunk):
+            part = labels[start:start + chunk] if labels is not None else None
+            out.append(np.asarray(generator(generator_inputs(self.spec, z[start:start + chunk], part),
+                                            training=batch_statistics)))
         return np.concatenate(out)
+
+
+def _copy(generator):
+    import keras
+
+    copy = keras.models.clone_model(generator)
+    copy.set_weights(generator.get_weights())
+    return copy
 
 
 def generate(spec: Spec, generator, n: int, seed: int, chunk: int = 1000) -> np.ndarray:

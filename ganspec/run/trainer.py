@@ -107,6 +107,10 @@ class Trainer:
         self.variables = {
             "generator_optimizer": list(self.step.generator_optimizer.variables),
             "critic_optimizer": list(self.step.critic_optimizer.variables),
+            # InfoGAN's information update (`auxiliary.optimizer`): none in other specs, so their
+            # checkpoints have no such arrays.
+            **({"information_optimizer": list(self.step.information_optimizer.variables)}
+               if self.step.information_optimizer is not None else {}),
             # Counters, the step's RNG, and the layers' own RNG states (dropout), which Keras
             # leaves out of saved weights: together they make a resume exact.
             "state": [self.step.seed_state, self.step.iteration, self.step.critic_updates,

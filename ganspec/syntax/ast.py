@@ -117,7 +117,28 @@ class Wrapper:
     span: Span
 
 
-LayerItem = Union[Layer, Repeat, Wrapper, Let]
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One parameter of a block definition; `default` is None when the parameter is required."""
+
+    name: str
+    default: "Expr | None"
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDef:
+    """`block name(params) { layers }`: a reusable, parameterised layer stack."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: "LayerBlock"
+    span: Span
+    name_span: Span
+    parens: bool = True  # False for `block name { ... }`
+
+
+LayerItem = Union[Layer, Repeat, Wrapper, Let, BlockDef]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +155,7 @@ class Network:
     span: Span
 
 
-Statement = Union[Setting, Network, Let]
+Statement = Union[Setting, Network, Let, BlockDef]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +181,7 @@ class Document:
 
     file: str
     source: str
-    before: tuple[Let, ...]
+    before: tuple[Let | BlockDef, ...]
     experiment: Experiment
     after: tuple[Let, ...]
     comments: tuple[Comment, ...] = field(default=())

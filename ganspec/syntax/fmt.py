@@ -141,6 +141,9 @@ class Formatter:
             head = node.role + (args(node.options) if node.options is not None else "")
             self._leading(depth, node.body.span.start_pos, start)
             self._layer_block(depth, head, node.body, next_start, node.span)
+        elif isinstance(node, ast.BlockDef):
+            self._leading(depth, node.body.span.start_pos, start)
+            self._layer_block(depth, block_head(node), node.body, next_start, node.span)
         else:
             raise TypeError(f"unexpected statement {node!r}")
 
@@ -185,7 +188,7 @@ class Formatter:
             if simple:
                 self._leading(depth, item.span.end_pos, item.span.start_pos)
                 group.append(item)
-            elif isinstance(item, ast.Let):
+            elif isinstance(item, (ast.Let, ast.BlockDef)):
                 self._statement(item, depth, None, nxt)
             elif isinstance(item, ast.Repeat):
                 self._leading(depth, item.body.span.start_pos, item.span.start_pos)
@@ -201,6 +204,12 @@ def _next_nonspace(text: str, pos: int) -> int:
     while pos < len(text) and text[pos] in " \t\r\n":
         pos += 1
     return pos
+
+
+def block_head(node: ast.BlockDef) -> str:
+    """`block name(a, b: 2)`."""
+    params = [p.name + (f": {expr(p.default)}" if p.default is not None else "") for p in node.params]
+    return f"block {node.name}" + (f"({', '.join(params)})" if node.parens else "")
 
 
 def layer_text(layer: ast.Layer) -> str:

@@ -39,6 +39,7 @@ TOKEN_WORDS = {
     "EXTENDS": "'extends'",
     "LET": "'let'",
     "REPEAT": "'repeat'",
+    "BLOCK": "'block'",
     "GENERATOR": "'generator'",
     "CRITIC": "'critic'",
     "DISCRIMINATOR": "'discriminator'",
@@ -106,6 +107,20 @@ class _ToAst(Transformer):
     @v_args(meta=True)
     def let_stmt(self, meta, children):
         return ast.Let(str(children[0]), children[1], self._s(meta))
+
+    @v_args(meta=True)
+    def block_def(self, meta, children):
+        name = children[0]
+        params = children[1] if len(children) == 3 else None
+        return ast.BlockDef(str(name), params or (), children[-1], self._s(meta), _span(self.file, name),
+                            parens=params is not None)
+
+    def block_params(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def param(self, meta, children):
+        return ast.Param(str(children[0]), children[1] if len(children) > 1 else None, self._s(meta))
 
     @v_args(meta=True)
     def setting(self, meta, children):

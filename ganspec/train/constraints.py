@@ -21,6 +21,9 @@ from typing import Callable
 import keras
 from keras import ops
 
+from ganspec.ir.components import CONSTRAINTS
+from ganspec.plugins import Implementations
+
 # ---- where gradient penalties look --------------------------------------------------------
 
 
@@ -121,7 +124,7 @@ class ArchitectureRule:
     where: str
 
 
-CONSTRAINT_RULES: dict[str, object] = {
+CONSTRAINT_RULES: dict[str, object] = Implementations(CONSTRAINTS, {  # + plugins', lazily
     "gradient_penalty": GradientRule(
         points=lambda c, real, fake, seed: PENALTY_POINTS[c.at](c, real, fake, seed), penalty=gradient_penalty),
     "r1": GradientRule(points=PENALTY_POINTS["real"], penalty=zero_centered_penalty),
@@ -129,7 +132,7 @@ CONSTRAINT_RULES: dict[str, object] = {
     "consistency": OutputRule(penalty=consistency_term),
     "weight_clip": AfterUpdateRule(new_value=clipped),
     "spectral_norm": ArchitectureRule(where="ganspec.networks.spectral_norm.SpectralNormalization"),
-}
+})
 
 
 def constraint_rule(constraint):

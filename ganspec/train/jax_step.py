@@ -33,8 +33,11 @@ import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ganspec.networks import critic_input, pack_samples  # noqa: E402
+from ganspec.networks import pack_samples  # noqa: E402
 from ganspec.train import constraints  # noqa: E402
+from ganspec.train.auxiliary import (  # noqa: E402
+    CRITIC_METRIC, GENERATOR_METRIC, INFORMATION_METRIC, adversarial,
+)
 from ganspec.train.objectives import plain_targets  # noqa: E402
 from ganspec.train.optimizers import unrolled_updates  # noqa: E402
 from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
@@ -45,6 +48,7 @@ from ganspec.train.step_common import (  # noqa: E402
     StepBase,
     build_parts,
     joins_critic_calls,
+    missing_gradients_allowed,
 )
 
 if keras.backend.backend() != "jax":  # pragma: no cover - Keras was imported before with another backend
@@ -65,6 +69,7 @@ class StepState(NamedTuple):
     seed: object  # the step's SeedGenerator state
     iteration: object  # generator iterations so far
     critic_updates: object  # critic updates so far (the lazy penalties' clock)
+    information_optimizer: tuple = ()  # InfoGAN's third optimizer (empty without one)
 
 
 class CriticCarry(NamedTuple):
@@ -90,7 +95,7 @@ class GeneratorCarry(NamedTuple):
 
 def global_norm(gradients):
     """sqrt of the sum of squares of all gradient entries."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in gradients))
+    return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in gradients if g is not None))
 
 
 class JaxTrainStep(StepBase):
@@ -127,6 +132,8 @@ class JaxTrainStep(StepBase):
             seed=self.seed_state,
             iteration=self.iteration,
             critic_updates=self.critic_updates,
+            information_optimizer=(tuple(self.information_optimizer.variables)
+                                   if self.information_optimizer is not None else ()),
         )
 
     def reload(self) -> None:
@@ -170,6 +177,8 @@ class JaxTrainStep(StepBase):
         # critic-update count; the EMA and the iteration count follow here, as on TensorFlow.
         state, results = ITERATIONS[spec.steps.order](self, state, real_batches, real_labels, critic_steps,
                                                       noise_std)
+        if self.information_optimizer is not None:
+            state, results[INFORMATION_METRIC] = self._information_update(state)
         ema = state.ema
         if self.ema_generator is not None:
             ema = self._update_ema(ema, state.generator_trainable + state.generator_other, state.iteration)
@@ -178,7 +187,8 @@ class JaxTrainStep(StepBase):
         return state._replace(ema=ema, iteration=state.iteration + 1), results
 
     def _critic_names(self):
-        return CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+        return (CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+                + ((CRITIC_METRIC,) if self.auxiliary.critic_reads_heads else ()))
 
     def _critic_first(self, state: StepState, real_batches, real_labels, critic_steps: int, noise_std):
         """k critic updates, each on fresh fakes, then the generator update(s) (Goodfellow et al. 2014,
@@ -209,12 +219,13 @@ class JaxTrainStep(StepBase):
         last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
         generator = GeneratorCarry(state.generator_trainable, critic.generator_other, state.generator_optimizer,
                                    critic.critic_other, critic.seed)
-        totals = {name: jnp.float32(0.0) for name in GENERATOR_METRICS}
+        generator_names = self._generator_names()
+        totals = {name: jnp.float32(0.0) for name in generator_names}
         for _ in range(spec.steps.generator):
             generator, metrics, _ = self._generator_update(generator, critic.critic_trainable, real_batches[-1],
                                                            last_labels, self.generator_batch, noise_std,
                                                            critic.critic_optimizer)
-            totals = {name: totals[name] + metrics[name] for name in GENERATOR_METRICS}
+            totals = {name: totals[name] + metrics[name] for name in generator_names}
         results.update({name: value / spec.steps.generator for name, value in totals.items()})
         return state._replace(
             generator_trainable=generator.generator_trainable,
@@ -266,31 +277,38 @@ class JaxTrainStep(StepBase):
                 targets = self._targets(ops.shape(noisy_real)[0] // self.pack)
                 points = self._penalty_points(noisy_real, jax.lax.stop_gradient(fake))
                 seed = scope.get_current_value(self.seed_state)
-            (d_real, d_fake), c_other = self._critic_pair(c_train, state.critic_other, noisy_real, fake, labels)
+            (d_real, d_fake, outputs), c_other = self._critic_pair(c_train, state.critic_other, noisy_real, fake,
+                                                                   labels)
             critic_loss = losses.critic(spec.objective, d_real, d_fake, targets)
             penalty, c_other = self._penalty(c_train, c_other, points, noisy_real, labels, d_real,
                                              state.critic_updates)
+            critic_auxiliary = self.auxiliary.critic(*outputs, labels) if outputs else 0.0
             generator_loss = losses.generator(spec.objective, d_real if losses.generator_reads_real else None,
                                               d_fake)
-            scaled = (self._scale(self.generator_optimizer, g_opt, generator_loss),
-                      self._scale(self.critic_optimizer, c_opt, critic_loss + penalty))
-            return scaled, (critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed)
+            generator_auxiliary = self.auxiliary.generator(outputs[1], labels) if outputs else 0.0
+            scaled = (self._scale(self.generator_optimizer, g_opt, generator_loss + generator_auxiliary),
+                      self._scale(self.critic_optimizer, c_opt, critic_loss + penalty + critic_auxiliary))
+            return scaled, (critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed,
+                            jnp.float32(critic_auxiliary), jnp.float32(generator_auxiliary))
 
         scaled, pullback, aux = jax.vjp(forward, state.generator_trainable, state.critic_trainable, has_aux=True)
-        critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed = aux
+        critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed, c_aux, g_aux = aux
         one, zero = jnp.ones_like(scaled[0]), jnp.zeros_like(scaled[0])
         g_gradients = pullback((one, zero))[0]
-        c_gradients = pullback((zero, one))[1]
+        c_gradients = self._trained(pullback((zero, one))[1], self.critic_trains)
         g_train, g_opt = self.generator_optimizer.stateless_apply(list(g_opt), list(g_gradients),
                                                                   list(state.generator_trainable))
-        new_train, c_opt = self.critic_optimizer.stateless_apply(list(c_opt), list(c_gradients),
-                                                                 list(state.critic_trainable))
+        with missing_gradients_allowed():  # the heads its loss does not read
+            new_train, c_opt = self.critic_optimizer.stateless_apply(list(c_opt), list(c_gradients),
+                                                                     list(state.critic_trainable))
         c_train = self._after_update(state.critic_trainable, new_train, state.critic_updates)
-        results = self._critic_metrics(critic_loss, penalty, d_real, d_fake, c_gradients, c_opt)
+        results = self._critic_metrics(critic_loss, penalty, d_real, d_fake, c_gradients, c_opt, c_aux)
         results.update({
             "generator_loss": generator_loss,
             "generator_grad_norm": global_norm(g_gradients) / self._loss_scale(self.generator_optimizer, g_opt),
         })
+        if self.auxiliary.generator_reads_heads:
+            results[GENERATOR_METRIC] = g_aux
         return state._replace(
             generator_trainable=tuple(g_train), generator_other=tuple(g_other),
             critic_trainable=tuple(c_train), critic_other=tuple(c_other),
@@ -311,20 +329,23 @@ class JaxTrainStep(StepBase):
             seed = scope.get_current_value(self.seed_state)
 
         def objective(weights):
-            (d_real, d_fake), other = self._critic_pair(weights, c_other, real, fake, labels)
+            (d_real, d_fake, outputs), other = self._critic_pair(weights, c_other, real, fake, labels)
             loss = losses.critic(spec.objective, d_real, d_fake, targets)
             penalty, other = self._penalty(weights, other, points, real, labels, d_real, critic_updates)
-            total = loss + penalty
-            return self._scale(self.critic_optimizer, c_opt, total), (loss, penalty, d_real, d_fake, other)
+            auxiliary = jnp.float32(self.auxiliary.critic(*outputs, labels) if outputs else 0.0)
+            total = loss + penalty + auxiliary
+            return self._scale(self.critic_optimizer, c_opt, total), (loss, penalty, d_real, d_fake, other, auxiliary)
 
-        (_, (loss, penalty, d_real, d_fake, c_other)), gradients = jax.value_and_grad(
+        (_, (loss, penalty, d_real, d_fake, c_other, auxiliary)), gradients = jax.value_and_grad(
             objective, has_aux=True)(c_train)
-        new_train, c_opt = self.critic_optimizer.stateless_apply(list(c_opt), list(gradients), list(c_train))
+        gradients = self._trained(gradients, self.critic_trains)
+        with missing_gradients_allowed():  # the heads its loss does not read
+            new_train, c_opt = self.critic_optimizer.stateless_apply(list(c_opt), list(gradients), list(c_train))
         c_train = tuple(self._after_update(c_train, new_train, critic_updates))
-        metrics = self._critic_metrics(loss, penalty, d_real, d_fake, gradients, c_opt)
+        metrics = self._critic_metrics(loss, penalty, d_real, d_fake, gradients, c_opt, auxiliary)
         return CriticCarry(c_train, tuple(c_other), tuple(c_opt), tuple(g_other), seed, critic_updates + 1), metrics
 
-    def _critic_metrics(self, loss, penalty, d_real, d_fake, gradients, c_opt):
+    def _critic_metrics(self, loss, penalty, d_real, d_fake, gradients, c_opt, auxiliary=0.0):
         metrics = {
             "critic_loss": loss,
             "penalty": jnp.asarray(penalty, jnp.float32),
@@ -335,6 +356,8 @@ class JaxTrainStep(StepBase):
         if self.losses.estimate:
             name, estimate = self.losses.estimate
             metrics[name] = estimate(loss, d_real, d_fake)
+        if self.auxiliary.critic_reads_heads:
+            metrics[CRITIC_METRIC] = jnp.asarray(auxiliary, jnp.float32)
         return metrics
 
     def _generator_update(self, carry: GeneratorCarry, c_train, real, labels, batch, noise_std, c_opt):
@@ -359,22 +382,69 @@ class JaxTrainStep(StepBase):
                 critic, c_state = self._unrolled_critic(c_train, c_other, c_opt, real, fake, labels), c_other
             else:
                 critic, c_state = self._critic_call(c_train), c_other
-            d_fake, c_state = critic(fake, labels, c_state)
+            auxiliary = jnp.float32(0.0)
+            if self.auxiliary.generator_reads_heads:  # AC-GAN: G also makes its class recognisable
+                outputs, c_state = self._critic_outputs_call(c_train)(fake, labels, c_state)
+                d_fake, auxiliary = outputs[0], self.auxiliary.generator(outputs, labels)
+            else:
+                d_fake, c_state = critic(fake, labels, c_state)
             d_real = None
             if losses.generator_reads_real:
                 d_real, c_state = critic(real, labels, c_state)
             loss = losses.generator(spec.objective, d_real, d_fake)
-            return self._scale(self.generator_optimizer, g_opt, loss), (loss, other, c_state, generated)
+            return (self._scale(self.generator_optimizer, g_opt, loss + auxiliary),
+                    (loss, other, c_state, generated, auxiliary))
 
-        (_, (loss, g_other, c_other, generated)), gradients = jax.value_and_grad(objective, has_aux=True)(g_train)
+        (_, (loss, g_other, c_other, generated, auxiliary)), gradients = jax.value_and_grad(
+            objective, has_aux=True)(g_train)
         g_train, g_opt = self.generator_optimizer.stateless_apply(list(g_opt), list(gradients), list(g_train))
         metrics = {
             "generator_loss": loss,
             "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer, g_opt),
         }
+        if self.auxiliary.generator_reads_heads:
+            metrics[GENERATOR_METRIC] = jnp.asarray(auxiliary, jnp.float32)
         return GeneratorCarry(tuple(g_train), tuple(g_other), tuple(g_opt), tuple(c_other), seed), metrics, generated
 
+    def _information_update(self, state: StepState):
+        """InfoGAN's information update (Chen et al. 2016, eq. 5; eriklindernoren/PyTorch-GAN,
+        implementations/infogan/infogan.py: `info_loss.backward(); optimizer_info.step()`), as on TensorFlow:
+        fresh z and codes, the code losses on Q(G(z, c)), one step over both networks' weights."""
+        spec = self.spec
+        batch = self.generator_batch
+        with self._random(state.seed) as scope:
+            labels = sample_labels(spec.conditional.classes, batch, self.seed_generator) if spec.conditional else None
+            z = sample_latent(spec.latent, batch, self.seed_generator)
+            seed = scope.get_current_value(self.seed_state)
+        i_opt = state.information_optimizer
+
+        def objective(g_train, c_train):
+            inputs = [z, labels] if spec.conditional else z
+            generated, g_other = self.generator.stateless_call(g_train, state.generator_other, inputs, training=True)
+            outputs, c_other = self._critic_outputs_call(c_train)(generated, labels, state.critic_other)
+            loss = self.auxiliary.information_loss(outputs, z)
+            return self._scale(self.information_optimizer, i_opt, loss), (loss, g_other, c_other)
+
+        (_, (loss, g_other, c_other)), (g_gradients, c_gradients) = jax.value_and_grad(
+            objective, argnums=(0, 1), has_aux=True)(state.generator_trainable, state.critic_trainable)
+        gradients = list(g_gradients) + list(self._trained(c_gradients, self.information_trains))
+        weights = list(state.generator_trainable) + list(state.critic_trainable)
+        with missing_gradients_allowed():  # the adversarial output's own weights
+            new, i_opt = self.information_optimizer.stateless_apply(list(i_opt), gradients, weights)
+        count = len(state.generator_trainable)
+        c_train = self._after_update(state.critic_trainable, new[count:], state.critic_updates)
+        return state._replace(
+            generator_trainable=tuple(new[:count]), generator_other=tuple(g_other),
+            critic_trainable=tuple(c_train), critic_other=tuple(c_other),
+            information_optimizer=tuple(i_opt), seed=seed,
+        ), loss
+
     # ---- pieces ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _trained(gradients, trains):
+        """The gradients, None where the update leaves a variable alone (`step_common.trained_by`)."""
+        return [g if trained else None for g, trained in zip(gradients, trains)]
 
     def _random(self, seed):
         """A scope in which the step's SeedGenerator reads and advances the traced `seed` value."""
@@ -386,26 +456,45 @@ class JaxTrainStep(StepBase):
         fake, g_other = self.generator.stateless_call(g_train, g_other, inputs, training=True)
         return fake, g_other
 
-    def _critic_call(self, c_train):
-        """D(samples) with given weights, threading the critic's layer state (spectral-norm vectors)."""
+    def _critic_outputs_call(self, c_train):
+        """The critic's outputs in float32 (one array, or [adversarial, heads...]) with given weights,
+        threading the critic's layer state (spectral-norm vectors)."""
         def call(samples, labels, c_other):
-            out, c_other = self.critic.stateless_call(c_train, c_other, critic_input(samples, labels, self.pack),
+            out, c_other = self.critic.stateless_call(c_train, c_other, self._critic_input(samples, labels),
                                                       training=True)
+            if isinstance(out, (list, tuple)):
+                return [ops.cast(o, "float32") for o in out], c_other
             return ops.cast(out, "float32"), c_other
         return call
 
+    def _critic_call(self, c_train):
+        """D(samples): the adversarial output only (`_critic_outputs_call`)."""
+        outputs_call = self._critic_outputs_call(c_train)
+
+        def call(samples, labels, c_other):
+            outputs, c_other = outputs_call(samples, labels, c_other)
+            return adversarial(outputs), c_other
+        return call
+
     def _critic_pair(self, c_train, c_other, real, fake, labels):
+        """(D(real), D(fake), (real outputs, fake outputs) with the heads when an update reads them, else
+        None), and the critic's layer state; one joined call where `joins_critic_calls` allows."""
+        if self.auxiliary.class_loss is not None:
+            call = self._critic_outputs_call(c_train)
+            real_outputs, c_other = call(real, labels, c_other)
+            fake_outputs, c_other = call(fake, labels, c_other)
+            return (real_outputs[0], fake_outputs[0], (real_outputs, fake_outputs)), c_other
         call = self._critic_call(c_train)
         if not joins_critic_calls(self.critic, real.shape[0]):
             d_real, c_other = call(real, labels, c_other)
             d_fake, c_other = call(fake, labels, c_other)
-            return (d_real, d_fake), c_other
-        real_input, fake_input = critic_input(real, labels, self.pack), critic_input(fake, labels, self.pack)
+            return (d_real, d_fake, None), c_other
+        real_input, fake_input = self._critic_input(real, labels), self._critic_input(fake, labels)
         scores, c_other = self.critic.stateless_call(c_train, c_other, ops.concatenate([real_input, fake_input]),
                                                      training=True)
         scores = ops.cast(scores, "float32")
         count = real_input.shape[0]
-        return (scores[:count], scores[count:]), c_other
+        return (scores[:count], scores[count:], None), c_other
 
     def _noise(self, shape, std):
         if self.spec.tricks.instance_noise is None:
@@ -440,9 +529,9 @@ class JaxTrainStep(StepBase):
 
     def _gradient_term(self, c_train, c_other, constraint, rule, points, labels):
         def outputs(x):
-            out, other = self.critic.stateless_call(c_train, c_other, critic_input(x, labels, self.pack),
+            out, other = self.critic.stateless_call(c_train, c_other, self._critic_input(x, labels),
                                                     training=True)
-            return jnp.sum(out.astype(jnp.float32)), other
+            return jnp.sum(adversarial(out).astype(jnp.float32)), other
         gradients, c_other = jax.grad(outputs, has_aux=True)(points)
         penalty = rule.penalty(constraint, constraints.squared_norms(pack_samples(gradients, self.pack)))
         return jnp.asarray(penalty, jnp.float32), tuple(c_other)
@@ -465,8 +554,8 @@ class JaxTrainStep(StepBase):
 
         def unrolled(weights):
             def call(samples, labels_, c_state=None):
-                inputs = critic_input(samples, labels_, self.pack)
-                out = ops.cast(critic.stateless_call(weights, state, inputs, training=True)[0], "float32")
+                inputs = self._critic_input(samples, labels_)
+                out = ops.cast(adversarial(critic.stateless_call(weights, state, inputs, training=True)[0]), "float32")
                 return out if c_state is None else (out, c_state)
             return call
 

@@ -16,6 +16,9 @@ from typing import Callable
 import keras
 from keras import ops
 
+from ganspec.ir.components import OBJECTIVES
+from ganspec.plugins import Implementations
+
 # ---- targets: one-sided label smoothing, label noise, label flips ------------------------
 
 
@@ -262,7 +265,7 @@ class ObjectiveLosses:
     estimate: tuple[str, Callable] | None = None
 
 
-OBJECTIVE_LOSSES: dict[str, ObjectiveLosses] = {
+OBJECTIVE_LOSSES: dict[str, ObjectiveLosses] = Implementations(OBJECTIVES, {  # + plugins', lazily
     "minimax": ObjectiveLosses(minimax_critic, minimax_generator, uses_targets=True),
     "non_saturating": ObjectiveLosses(minimax_critic, non_saturating_generator, uses_targets=True),
     "wasserstein": ObjectiveLosses(
@@ -274,12 +277,27 @@ OBJECTIVE_LOSSES: dict[str, ObjectiveLosses] = {
     "f_divergence": ObjectiveLosses(
         f_divergence_critic, f_divergence_generator,
         estimate=("divergence_estimate", lambda loss, d_real, d_fake: -loss)),
-}
+})
+
+
+def split_losses(objective) -> ObjectiveLosses:
+    """`split(critic: A, generator: B)`: A's critic loss and B's generator loss, each with its own
+    objective's parameters; the label tricks and the logged estimate follow the critic's side."""
+    critic, generator = objective_losses(objective.critic), objective_losses(objective.generator)
+    return ObjectiveLosses(
+        lambda _, d_real, d_fake, targets: critic.critic(objective.critic, d_real, d_fake, targets),
+        lambda _, d_real, d_fake: generator.generator(objective.generator, d_real, d_fake),
+        generator_reads_real=generator.generator_reads_real, uses_targets=critic.uses_targets,
+        estimate=critic.estimate)
+
+
+OBJECTIVE_LOSSES["split"] = split_losses  # an entry may also be a function of the objective
 
 
 def objective_losses(objective) -> ObjectiveLosses:
-    """The loss pair of an IR objective."""
+    """The loss pair of an IR objective (a table entry, or what an entry's function makes of the objective)."""
     try:
-        return OBJECTIVE_LOSSES[objective.kind]
+        found = OBJECTIVE_LOSSES[objective.kind]
     except KeyError:
         raise NotImplementedError(f"no losses registered for objective {objective.kind!r}") from None
+    return found if isinstance(found, ObjectiveLosses) else found(objective)

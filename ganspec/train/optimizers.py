@@ -8,6 +8,9 @@ from typing import Callable
 import keras
 from keras import ops
 
+from ganspec.ir.components import LR_SCHEDULES, OPTIMIZERS
+from ganspec.plugins import Implementations
+
 
 def _constant(schedule, lr: float, decay_steps: int, updates_per_iteration: int):
     return lr
@@ -28,18 +31,18 @@ def _cosine(schedule, lr, decay_steps, updates_per_iteration):
     return keras.optimizers.schedules.CosineDecay(lr, decay_steps, alpha=schedule.end)
 
 
-LR_SCHEDULE_BUILDERS: dict[str, Callable] = {
+LR_SCHEDULE_BUILDERS: dict[str, Callable] = Implementations(LR_SCHEDULES, {  # + plugins', lazily
     "constant": _constant,
     "linear": _linear,
     "exponential": _exponential,
     "cosine": _cosine,
-}
+})
 
-OPTIMIZER_BUILDERS: dict[str, Callable] = {
+OPTIMIZER_BUILDERS: dict[str, Callable] = Implementations(OPTIMIZERS, {  # + plugins', lazily
     "adam": lambda o, lr: keras.optimizers.Adam(lr, beta_1=o.beta1, beta_2=o.beta2, epsilon=o.eps),
     "rmsprop": lambda o, lr: keras.optimizers.RMSprop(lr, rho=o.rho, momentum=o.momentum, epsilon=o.eps),
     "sgd": lambda o, lr: keras.optimizers.SGD(lr, momentum=o.momentum, nesterov=o.nesterov),
-}
+})
 
 
 def learning_rate(optimizer, iterations: int, updates_per_iteration: int = 1):

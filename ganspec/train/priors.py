@@ -14,10 +14,21 @@ def _mixture(prior, batch: int, seed):
     return centers + keras.random.normal((batch, prior.dim), stddev=prior.std, seed=seed)
 
 
+def _categorical(prior, batch: int, seed):
+    return sample_labels(prior.dim, batch, seed)
+
+
+def _product(prior, batch: int, seed):
+    """The factors drawn in order and concatenated (InfoGAN's [z, c])."""
+    return ops.concatenate([sample_latent(factor, batch, seed) for factor in prior.factors], axis=-1)
+
+
 PRIOR_SAMPLERS: dict[str, Callable] = {
     "normal": lambda prior, batch, seed: keras.random.normal((batch, prior.dim), stddev=prior.std, seed=seed),
     "uniform": lambda prior, batch, seed: keras.random.uniform((batch, prior.dim), prior.low, prior.high, seed=seed),
     "mixture": _mixture,
+    "categorical": _categorical,
+    "product": _product,
 }
 
 

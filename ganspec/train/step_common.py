@@ -10,7 +10,9 @@ sample's shape, as the data stage loaded it) returning a step object with the sa
   (`schedules.critic_schedule`, through the data feed), never from the input's shape; each distinct k
   compiles its own variant. n is the real batches the iteration consumes, which the same schedule
   answers (`CriticSchedule.real_batches_for`: k, or 1 when `steps.share_real_batch`);
-- `generator`, `critic`, `ema_generator` (or None), `generator_optimizer`, `critic_optimizer`;
+- `generator`, `critic`, `ema_generator` (or None), `generator_optimizer`, `critic_optimizer`,
+  `information_optimizer` (InfoGAN's update over both networks after the order's updates, or None:
+  `ganspec.train.auxiliary`);
 - `seed_state`, `iteration`, `critic_updates`, `network_state`: the Keras variables a checkpoint
   needs beyond the models' weights and the optimizers' variables;
 - `sync()` writes any state the step keeps outside the Keras variables back into them (before
@@ -25,13 +27,18 @@ each from the step's `keras.random.SeedGenerator(spec.seed)`. Every sample the c
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
+
 import keras
 
-from ganspec.networks import build_critic, build_generator
+from ganspec.ir.shapes import label_joined, reads_label
+from ganspec.networks import build_critic, build_generator, critic_input
 from ganspec.networks.keras_models import Maxout
 from ganspec.train import augment, constraints
+from ganspec.train.auxiliary import GENERATOR_METRIC, AuxiliaryTerms
 from ganspec.train.objectives import critic_targets, objective_losses, plain_targets
-from ganspec.train.optimizers import make_optimizers
+from ganspec.train.optimizers import make_optimizer, make_optimizers
 from ganspec.train.schedules import critic_schedule
 
 CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_norm")
@@ -81,8 +88,28 @@ def per_sample(model) -> bool:
 
 
 def joins_critic_calls(critic, batch) -> bool:
-    """Whether D(real) and D(fake) are computed in one call for this critic and batch size."""
-    return per_sample(critic) and batch is not None and batch <= JOIN_MAX_BATCH
+    """Whether D(real) and D(fake) are computed in one call for this critic and batch size (never for a
+    critic with a label input beside its samples)."""
+    return (len(critic.inputs) == 1 and len(critic.outputs) == 1 and per_sample(critic) and batch is not None
+            and batch <= JOIN_MAX_BATCH)
+
+
+def trained_by(model, outputs: tuple[int, ...]) -> tuple[bool, ...]:
+    """For each trainable variable of `model`, whether one of its outputs at `outputs` depends on it (a critic
+    with heads: an update whose loss reads only some outputs leaves the other heads' weights alone, as
+    PyTorch's optimizers skip parameters without a gradient, and Keras' skip None gradients)."""
+    if len(model.outputs) == 1 or not outputs:
+        return (bool(outputs),) * len(model.trainable_variables)
+    reached = {id(v) for v in keras.Model(model.inputs, [model.outputs[i] for i in outputs]).trainable_variables}
+    return tuple(id(v) in reached for v in model.trainable_variables)
+
+
+@contextmanager
+def missing_gradients_allowed():
+    """Keras warns when some variables get no gradient: expected for the heads an update does not read."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
+        yield
 
 
 def build_parts(spec, sample: tuple[int, ...]):
@@ -116,6 +143,9 @@ class StepBase:
         self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
         self.losses = objective_losses(spec.objective)
         self.pack = spec.critic.pack
+        self.critic_label_input = reads_label(spec.critic)  # labels as the critic's second input
+        # AC-GAN's critic predicts the label (head(label)) from the sample alone: it is given none.
+        self.critic_sees_label = self.critic_label_input or label_joined(spec, spec.critic)
         rules = [(c, constraints.constraint_rule(c)) for c in spec.constraints]
         self.penalties = [(c, r) for c, r in rules if isinstance(r, (constraints.GradientRule, constraints.OutputRule))]
         self.after_updates = [(c, r) for c, r in rules if isinstance(r, constraints.AfterUpdateRule)]
@@ -128,6 +158,20 @@ class StepBase:
         self.ema_generator = make_ema_generator(spec, generator)
         generator_optimizer.build(generator.trainable_variables)
         critic_optimizer.build(critic.trainable_variables)
+        # Losses on the critic's heads (AC-GAN, InfoGAN); InfoGAN's information update has its own
+        # optimizer over both networks' weights, generator's first (PyTorch-GAN's optimizer_info).
+        self.auxiliary = AuxiliaryTerms(spec)
+        self.information_optimizer = None
+        if self.auxiliary.information:
+            self.information_optimizer = make_optimizer(self.auxiliary.optimizer, spec.train.iterations, 1,
+                                                        spec.train.precision)
+            self.information_optimizer.build(generator.trainable_variables + critic.trainable_variables)
+        self.critic_trains = trained_by(critic, self.auxiliary.critic_outputs())
+        self.information_trains = trained_by(critic, self.auxiliary.information_outputs())
+
+    def _generator_names(self) -> tuple[str, ...]:
+        """The generator update's metrics (AC-GAN's term among them when it has one)."""
+        return GENERATOR_METRICS + ((GENERATOR_METRIC,) if self.auxiliary.generator_reads_heads else ())
 
     def _check_critic_steps(self, real_batches, critic_steps: int) -> int:
         """`critic_steps` as a Python int (one compiled variant per value), checked against the input."""
@@ -141,6 +185,11 @@ class StepBase:
     def _real_index(self, critic_step):
         """Which of the iteration's real batches critic step `critic_step` sees."""
         return 0 if self.schedule.share_real_batch else critic_step
+
+    def _critic_input(self, samples, labels):
+        """The critic's input for `samples` and their one-hot labels (or None): `networks.critic_input`."""
+        labels = labels if self.critic_sees_label else None
+        return critic_input(samples, labels, self.pack, label_input=self.critic_label_input)
 
     def _one_hot(self, labels):
         return keras.ops.one_hot(labels, self.spec.conditional.classes)

@@ -29,6 +29,7 @@ from keras import ops
 
 from ganspec.networks import critic_input, pack_samples
 from ganspec.train import constraints
+from ganspec.train.auxiliary import CRITIC_METRIC, GENERATOR_METRIC, INFORMATION_METRIC, adversarial
 from ganspec.train.objectives import plain_targets
 from ganspec.train.optimizers import unrolled_updates
 from ganspec.train.priors import sample_labels, sample_latent
@@ -39,6 +40,7 @@ from ganspec.train.step_common import (
     StepBase,
     build_parts,
     joins_critic_calls,
+    missing_gradients_allowed,
     per_sample,
 )
 
@@ -71,7 +73,7 @@ for _name, _function in (("ganspec_FirstOrderRelu", _first_order_relu),
         pass
 
 
-def critic_input_gradients(critic, points, labels=None, pack: int = 1):
+def critic_input_gradients(critic, points, labels=None, pack: int = 1, label_input: bool = False):
     """grad_x D(x) at `points` [B, ...] (data space, before packing), and D(points).
 
     Inside a `tf.function` (the compiled step) the gradient is built with `tf.gradients` while the
@@ -80,10 +82,10 @@ def critic_input_gradients(critic, points, labels=None, pack: int = 1):
     if tf.executing_eagerly():
         with tf.GradientTape() as tape:
             tape.watch(points)
-            outputs = critic(critic_input(points, labels, pack), training=True)
+            outputs = adversarial(critic(critic_input(points, labels, pack, label_input), training=True))
         return tape.gradient(outputs, points), outputs
     with tf.compat.v1.get_default_graph().gradient_override_map(FIRST_ORDER_GRADIENTS):
-        outputs = critic(critic_input(points, labels, pack), training=True)
+        outputs = adversarial(critic(critic_input(points, labels, pack, label_input), training=True))
     return tf.gradients(outputs, points)[0], outputs
 
 
@@ -128,6 +130,8 @@ class TrainStep(StepBase, tf.Module):
         spec = self.spec
         noise_std = instance_noise_std(spec, self.iteration)
         results = ITERATIONS[spec.steps.order](self, real_batches, real_labels, critic_steps, noise_std)
+        if self.information_optimizer is not None:
+            results[INFORMATION_METRIC] = self._information_update()
         if self.ema_generator is not None:
             self._update_ema()
         self.iteration.assign_add(1)
@@ -136,7 +140,8 @@ class TrainStep(StepBase, tf.Module):
         return results
 
     def _critic_names(self):
-        return CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+        return (CRITIC_METRICS + ((self.losses.estimate[0],) if self.losses.estimate else ())
+                + ((CRITIC_METRIC,) if self.auxiliary.critic_reads_heads else ()))
 
     def _critic_first(self, real_batches, real_labels, critic_steps: int, noise_std):
         """k critic updates, each on fresh fakes, then the generator update(s) (Goodfellow et al. 2014,
@@ -158,10 +163,11 @@ class TrainStep(StepBase, tf.Module):
         results = {name: value / critic_steps for name, value in totals.items()}
 
         last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
-        generator_totals = {name: tf.constant(0.0) for name in GENERATOR_METRICS}
+        generator_names = self._generator_names()
+        generator_totals = {name: tf.constant(0.0) for name in generator_names}
         for _ in range(spec.steps.generator):
             metrics, _ = self._generator_update(real_batches[-1], last_labels, self.generator_batch, noise_std)
-            generator_totals = {name: generator_totals[name] + metrics[name] for name in GENERATOR_METRICS}
+            generator_totals = {name: generator_totals[name] + metrics[name] for name in generator_names}
         results.update({name: value / spec.steps.generator for name, value in generator_totals.items()})
         return results
 
@@ -187,24 +193,29 @@ class TrainStep(StepBase, tf.Module):
             real, fake = self._noisy(real, noise_std), self._noisy(generated, noise_std)
             targets = self._targets(ops.shape(real)[0] // self.pack)
             points = self._penalty_points(real, tf.stop_gradient(fake))
-            d_real, d_fake = self._critic_pair(real, fake, labels)
+            d_real, d_fake, outputs = self._critic_pair(real, fake, labels)
             critic_loss = losses.critic(spec.objective, d_real, d_fake, targets)
             penalty = self._penalty(points, real, labels, d_real)
-            critic_scaled = self._scale(self.critic_optimizer, critic_loss + penalty)
+            critic_auxiliary = self.auxiliary.critic(*outputs, labels) if outputs else 0.0
+            critic_scaled = self._scale(self.critic_optimizer, critic_loss + penalty + critic_auxiliary)
             generator_loss = losses.generator(spec.objective, d_real if losses.generator_reads_real else None,
                                               d_fake)
-            generator_scaled = self._scale(self.generator_optimizer, generator_loss)
+            generator_auxiliary = self.auxiliary.generator(outputs[1], labels) if outputs else 0.0
+            generator_scaled = self._scale(self.generator_optimizer, generator_loss + generator_auxiliary)
         generator_gradients = generator_tape.gradient(generator_scaled, generator_variables)
         critic_gradients = critic_tape.gradient(critic_scaled, critic_variables)
         self.generator_optimizer.apply_gradients(zip(generator_gradients, generator_variables))
-        self.critic_optimizer.apply_gradients(zip(critic_gradients, critic_variables))
+        with missing_gradients_allowed():  # the heads its loss does not read
+            self.critic_optimizer.apply_gradients(zip(critic_gradients, critic_variables))
         self._after_update()
         self.critic_updates.assign_add(1)
-        results = self._critic_metrics(critic_loss, penalty, d_real, d_fake, critic_gradients)
+        results = self._critic_metrics(critic_loss, penalty, d_real, d_fake, critic_gradients, critic_auxiliary)
         results.update({
             "generator_loss": generator_loss,
             "generator_grad_norm": global_norm(generator_gradients) / self._loss_scale(self.generator_optimizer),
         })
+        if self.auxiliary.generator_reads_heads:
+            results[GENERATOR_METRIC] = generator_auxiliary
         return results
 
     def _critic_update(self, real, labels, noise_std, fake=None):
@@ -216,19 +227,21 @@ class TrainStep(StepBase, tf.Module):
         targets = self._targets(ops.shape(real)[0] // self.pack)
         points = self._penalty_points(real, fake)
         with tf.GradientTape() as tape:
-            d_real, d_fake = self._critic_pair(real, fake, labels)
+            d_real, d_fake, outputs = self._critic_pair(real, fake, labels)
             loss = losses.critic(spec.objective, d_real, d_fake, targets)
             penalty = self._penalty(points, real, labels, d_real)
-            total = loss + penalty
+            auxiliary = self.auxiliary.critic(*outputs, labels) if outputs else 0.0
+            total = loss + penalty + auxiliary
             scaled = self._scale(self.critic_optimizer, total)
         variables = self.critic.trainable_variables
         gradients = tape.gradient(scaled, variables)
-        self.critic_optimizer.apply_gradients(zip(gradients, variables))
+        with missing_gradients_allowed():  # the heads its loss does not read
+            self.critic_optimizer.apply_gradients(zip(gradients, variables))
         self._after_update()
         self.critic_updates.assign_add(1)
-        return self._critic_metrics(loss, penalty, d_real, d_fake, gradients)
+        return self._critic_metrics(loss, penalty, d_real, d_fake, gradients, auxiliary)
 
-    def _critic_metrics(self, loss, penalty, d_real, d_fake, gradients):
+    def _critic_metrics(self, loss, penalty, d_real, d_fake, gradients, auxiliary=0.0):
         metrics = {
             "critic_loss": loss,
             "penalty": tf.cast(penalty, tf.float32),
@@ -239,6 +252,8 @@ class TrainStep(StepBase, tf.Module):
         if self.losses.estimate:
             name, estimate = self.losses.estimate
             metrics[name] = estimate(loss, d_real, d_fake)
+        if self.auxiliary.critic_reads_heads:
+            metrics[CRITIC_METRIC] = tf.cast(auxiliary, tf.float32)
         return metrics
 
     def _generator_update(self, real, labels, batch, noise_std):
@@ -251,32 +266,71 @@ class TrainStep(StepBase, tf.Module):
             generated = self.generator(self._generator_inputs(batch, labels), training=True)
             fake = self._noisy(generated, noise_std)
             critic = self._unrolled_critic(real, fake, labels) if spec.tricks.unrolled else self._critic
-            d_fake = critic(fake, labels)
+            auxiliary = 0.0
+            if self.auxiliary.generator_reads_heads:  # AC-GAN: G also makes its class recognisable
+                outputs = self._critic_outputs(fake, labels)
+                d_fake, auxiliary = outputs[0], self.auxiliary.generator(outputs, labels)
+            else:
+                d_fake = critic(fake, labels)
             d_real = critic(real, labels) if losses.generator_reads_real else None
             loss = losses.generator(spec.objective, d_real, d_fake)
-            scaled = self._scale(self.generator_optimizer, loss)
+            scaled = self._scale(self.generator_optimizer, loss + auxiliary)
         variables = self.generator.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.generator_optimizer.apply_gradients(zip(gradients, variables))
-        return {
+        metrics = {
             "generator_loss": loss,
             "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer),
-        }, generated
+        }
+        if self.auxiliary.generator_reads_heads:
+            metrics[GENERATOR_METRIC] = tf.cast(auxiliary, tf.float32)
+        return metrics, generated
+
+    def _information_update(self):
+        """InfoGAN's information update (Chen et al. 2016, eq. 5; eriklindernoren/PyTorch-GAN,
+        implementations/infogan/infogan.py: `info_loss.backward(); optimizer_info.step()`): fresh z and codes,
+        the code losses on Q(G(z, c)), one step of the information optimizer over the generator's and the
+        critic's weights. Q reads the fakes as they are (no DiffAugment or instance noise), as the script does."""
+        spec = self.spec
+        batch = self.generator_batch
+        labels = sample_labels(spec.conditional.classes, batch, self.seed_generator) if spec.conditional else None
+        z = sample_latent(spec.latent, batch, self.seed_generator)
+        variables = self.generator.trainable_variables + self.critic.trainable_variables
+        with tf.GradientTape() as tape:
+            generated = self.generator([z, labels] if spec.conditional else z, training=True)
+            loss = self.auxiliary.information_loss(self._critic_outputs(generated, labels), z)
+            scaled = self._scale(self.information_optimizer, loss)
+        gradients = tape.gradient(scaled, variables)
+        with missing_gradients_allowed():  # the adversarial output's own weights
+            self.information_optimizer.apply_gradients(zip(gradients, variables))
+        self._after_update()  # the critic's weights moved: back inside the clipping box
+        return loss
 
     # ---- pieces --------------------------------------------------------------------------
 
     def _critic(self, samples, labels):
-        return ops.cast(self.critic(critic_input(samples, labels, self.pack), training=True), "float32")
+        return adversarial(self._critic_outputs(samples, labels))
+
+    def _critic_outputs(self, samples, labels):
+        """The critic's outputs in float32: one tensor, or [adversarial, heads...] for a critic with heads."""
+        outputs = self.critic(self._critic_input(samples, labels), training=True)
+        if isinstance(outputs, (list, tuple)):
+            return [ops.cast(output, "float32") for output in outputs]
+        return ops.cast(outputs, "float32")
 
     def _critic_pair(self, real, fake, labels):
-        """D(real), D(fake): two calls, or one on both batches joined when the critic is per-sample
-        and the batch small (`step_common.JOIN_MAX_BATCH`)."""
+        """D(real), D(fake), and (real outputs, fake outputs) with the heads when the critic update reads
+        them (else None): two calls, or one on both batches joined when the critic is per-sample and the
+        batch small (`step_common.JOIN_MAX_BATCH`)."""
+        if self.auxiliary.class_loss is not None:
+            outputs = self._critic_outputs(real, labels), self._critic_outputs(fake, labels)
+            return outputs[0][0], outputs[1][0], outputs
         if not joins_critic_calls(self.critic, real.shape[0]):
-            return self._critic(real, labels), self._critic(fake, labels)
-        real_input, fake_input = critic_input(real, labels, self.pack), critic_input(fake, labels, self.pack)
+            return self._critic(real, labels), self._critic(fake, labels), None
+        real_input, fake_input = self._critic_input(real, labels), self._critic_input(fake, labels)
         scores = ops.cast(self.critic(ops.concatenate([real_input, fake_input], axis=0), training=True), "float32")
         count = ops.shape(real_input)[0]
-        return scores[:count], scores[count:]
+        return scores[:count], scores[count:], None
 
     def _generator_inputs(self, batch, labels):
         z = sample_latent(self.spec.latent, batch, self.seed_generator)
@@ -303,7 +357,8 @@ class TrainStep(StepBase, tf.Module):
         return total
 
     def _gradient_term(self, constraint, rule, points, real, labels, d_real):
-        gradients, _ = critic_input_gradients(self.critic, points, labels, self.pack)
+        gradients, _ = critic_input_gradients(self.critic, points, labels if self.critic_sees_label else None,
+                                              self.pack, self.critic_label_input)
         return rule.penalty(constraint, constraints.squared_norms(pack_samples(gradients, self.pack)))
 
     def _output_term(self, constraint, rule, points, real, labels, d_real):
@@ -327,7 +382,7 @@ class TrainStep(StepBase, tf.Module):
 
         def unrolled(weights):
             def call(samples, labels_):
-                inputs = critic_input(samples, labels_, self.pack)
+                inputs = self._critic_input(samples, labels_)
                 return ops.cast(critic.stateless_call(weights, state, inputs, training=True)[0], "float32")
             return call
 

@@ -104,8 +104,94 @@ experiment parity_attention {
 }
 """
 SAMPLES[ATTENTION] = (8, 8, 3)
+# Residual blocks with declared shortcuts, written with a parameterised block and a named layer. (No
+# biases before batch norm: their gradient is zero up to rounding, which Adam turns into +-lr steps.)
+RESIDUAL = """
+let bn = batchnorm(momentum: 0.9, epsilon: 1e-4)
+block gblock(c) {
+  residual(shortcut: [upsample, conv(c, kernel: 1, bias: false)]) {
+    bn relu upsample conv(c, padding: 1, bias: false) bn relu conv(c, padding: 1, bias: false)
+  }
+}
+block dblock(c, down: pool(2, mode: avg)) {
+  residual(shortcut: [conv(c, kernel: 1), down]) { relu conv(c, padding: 1) relu conv(c, padding: 1) down }
+}
+experiment parity_residual {
+  seed 5
+  data { source npz("unused.npz") }
+  latent normal(3)
+  generator(init: orthogonal) { dense(2 * 2 * 8) reshape(2, 2, 8) gblock(8) gblock(4) bn relu conv(3, padding: 1) tanh }
+  critic { dblock(8) dblock(8, down: none) residual(shortcut: [conv(8)]) { relu conv(8) } relu global_pool(sum) dense(1) }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
+SAMPLES[RESIDUAL] = (8, 8, 3)
+# Conditioning inside the networks: a label embedding joined to z, both parameterisations of
+# conditional batch norm, a packed critic reading its labels with join_label and label_projection
+# (its gradient penalty differentiates w.r.t. the samples only).
+CONDITIONAL_LAYERS = """
+experiment parity_conditional_layers {
+  seed 5
+  data { source npz("unused.npz", labels_key: "y") }
+  latent normal(3)
+  conditional { classes 3 }
+  generator {
+    join_label(embed: 2) dense(8) conditional_batchnorm(momentum: 0.9) relu
+    dense(8) conditional_batchnorm(gain: direct, statistics: batch) relu dense(2)
+  }
+  critic(pack: 2) { join_label dense(8) leaky_relu(0.2) dense(8) relu label_projection }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
+# BigGAN's hierarchical latent: z split into 3 chunks inside the generator, each later chunk joined with
+# the shared class embedding in a conditional batch norm (no biases before the batch norms, see WEIGHT_ATOL).
+HIERARCHICAL = """
+experiment parity_hierarchical_latent {
+  seed 5
+  data { source npz("unused.npz", labels_key: "y") }
+  latent normal(6)
+  conditional { classes 3 }
+  generator(latent_chunks: 3, shared_embedding: 4) {
+    dense(8, bias: false) conditional_batchnorm(chunk: 1, momentum: 0.9) relu
+    dense(8, bias: false) conditional_batchnorm(chunk: 2) relu dense(2)
+  }
+  critic { dense(8) relu label_projection }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
 
 # name: (template, settings)
+INFOGAN = """
+experiment parity_infogan {
+  seed 5
+  data { source ring(8, 1.0, 0.05) }
+  latent product(normal(2), categorical(3), uniform(2))
+  generator { dense(8) relu dense(2) }
+  critic { dense(8) leaky_relu(0.2) head(code: 1) { dense(3) } dense(8) relu head(code: 2) { dense(2) } dense(1) }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
+ACGAN = """
+experiment parity_acgan {
+  seed 5
+  data { source npz("unused.npz", labels_key: "y") }
+  latent normal(3)
+  conditional { classes 3 }
+  generator { dense(8) relu dense(2) }
+  critic { dense(8) leaky_relu(0.2) head(label) { dense(4) relu dense(3) } dense(1) }
+  steps.critic 2
+  train { batch 8 iterations 10 }
+  %s
+}
+"""
 CASES = {
     "minimax": (TOY, "objective minimax"),
     "non_saturating": (TOY, "objective non_saturating"),
@@ -160,6 +246,29 @@ CASES = {
     "conv_padding_spectral_norm": (CONV, "objective non_saturating\n constraint spectral_norm"),
     "attention_zeros": (ATTENTION, "objective hinge"),
     "attention_spectral_norm": (ATTENTION, "objective non_saturating\n constraint spectral_norm"),
+    "residual_shortcuts": (RESIDUAL, "objective hinge"),
+    "split_hinge_non_saturating": (TOY, "objective split(critic: hinge, generator: non_saturating)"),
+    "split_least_squares_relativistic": (TOY, "objective split(critic: least_squares, generator: relativistic)\n"
+                                              " tricks.label_smoothing 0.1"),
+    "residual_shortcuts_spectral_norm_gp": (RESIDUAL, "objective non_saturating\n constraint spectral_norm\n"
+                                                      " constraint gradient_penalty"),
+    "conditional_layers_gp": (CONDITIONAL_LAYERS, "objective wasserstein\n constraint gradient_penalty"),
+    "conditional_layers_spectral_norm": (CONDITIONAL_LAYERS, "objective hinge\n constraint spectral_norm"),
+    "hierarchical_latent_ema": (HIERARCHICAL, "objective hinge\n ema { decay 0.9 }"),
+    "hierarchical_latent_spectral_norm": (
+        HIERARCHICAL.replace("shared_embedding: 4) {", "shared_embedding: 4) { spectral_norm {").replace(
+            "relu dense(2)", "relu dense(2) }"), "objective hinge\n constraint spectral_norm"),
+    # Critic heads and auxiliary losses (ganspec.train.auxiliary): InfoGAN's information update, AC-GAN's class term.
+    "infogan_generator_first": (INFOGAN, "objective least_squares\n steps { critic 1 order generator_first }\n"
+                                         "auxiliary { losses [code_cross_entropy(1), code_mse(2, weight: 0.1)]\n"
+                                         " optimizer adam(lr: 1e-3, beta1: 0.5) }"),
+    "infogan_gaussian_gp": (INFOGAN, "objective wasserstein\n constraint gradient_penalty\n"
+                                     "auxiliary { losses [code_cross_entropy(1, weight: 2), code_gaussian(2, std: 0.5)]\n"
+                                     " optimizer rmsprop(lr: 1e-3) }"),
+    "acgan_wgan_gp": (ACGAN, "objective wasserstein\n constraint gradient_penalty\n"
+                             "auxiliary.losses class_cross_entropy(real: 1, fake: 0, generator: 0.1)"),
+    "acgan_simultaneous": (ACGAN, "objective non_saturating\n steps { critic 1 order simultaneous }\n"
+                                  "auxiliary.losses class_cross_entropy(fake: 0.5)"),
 } | {
     f"f_{name}": (TOY, f"objective f_divergence({name})")
     for name in ("total_variation", "kl", "reverse_kl", "pearson", "neyman", "squared_hellinger", "jeffrey",

@@ -111,7 +111,7 @@ def test_per_sample_critics_score_real_and_fake_in_one_call():
     assert joins_critic_calls(step.critic, 8)
     rng = np.random.default_rng(1)
     real, fake = (tf.constant(rng.normal(size=(8, 2)).astype("float32")) for _ in range(2))
-    d_real, d_fake = step._critic_pair(real, fake, None)
+    d_real, d_fake, _ = step._critic_pair(real, fake, None)  # (no heads: no outputs beside the scores)
     np.testing.assert_allclose(d_real.numpy(), step._critic(real, None).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(d_fake.numpy(), step._critic(fake, None).numpy(), rtol=1e-5, atol=1e-6)
 

@@ -151,3 +151,45 @@ def test_initializers_show_in_layer_text():
     layer = L.Conv(filters=8, stride=2, padding=1, init=Orthogonal(gain=2), bias_init=Pytorch())
     assert layer.text() == "conv(8, stride: 2, padding: 1, init: orthogonal(gain: 2), bias_init: pytorch)"
     assert L.Conv(filters=8).text() == "conv(8)"
+
+
+# ---- conditioning inside the networks ----------------------------------------------------------
+
+
+def _conditioned(layers, shape, classes=10, spectral_norm=False):
+    with L.conditioning(classes):
+        out, rows = L.walk(layers, shape, spectral_norm=spectral_norm)
+    return out, L.totals(rows)
+
+
+def test_conditional_batchnorm_counts_are_studiogans_and_tflibs():
+    """StudioGAN's SNGAN block cBN at 256 channels, 10 classes: gain and bias embeddings without bias
+    (2 x 10 x 256) and running mean and variance (2 x 256); tflib's keeps no running statistics."""
+    studiogan = L.ConditionalBatchNorm(momentum=0.9, epsilon=1e-4)
+    assert _conditioned([studiogan], (8, 8, 256)) == ((8, 8, 256), (2 * 10 * 256, 2 * 256))
+    tflib = L.ConditionalBatchNorm(gain="direct", statistics="batch", epsilon=1e-5)
+    assert _conditioned([tflib], (8, 8, 128)) == ((8, 8, 128), (2 * 10 * 128, 0))
+    # spectral normalization adds one vector per table (BigGAN's snlinear gains and biases)
+    assert _conditioned([studiogan], (8, 8, 256), spectral_norm=True)[1] == (2 * 10 * 256, 2 * 256 + 2 * 256)
+
+
+def test_label_projection_and_join_label_counts():
+    """Projection: C + 1 + classes x C (StudioGAN's linear1 and embedding), under SN one vector each;
+    join_label: the table only (PyTorch-GAN's CGAN: 10 x 10), one-hot: nothing, tiled over images."""
+    assert _conditioned([L.LabelProjection()], (128,)) == ((1,), (128 + 1 + 10 * 128, 0))
+    assert _conditioned([L.LabelProjection()], (128,), spectral_norm=True) == ((1,), (128 + 1 + 10 * 128, 1 + 128))
+    assert _conditioned([L.JoinLabel(embed=10)], (100,)) == ((110,), (100, 0))
+    assert _conditioned([L.JoinLabel()], (32, 32, 1)) == ((32, 32, 11), (0, 0))
+    assert _conditioned([L.JoinLabel()], (32, 32, 1), spectral_norm=True) == ((32, 32, 11), (0, 0))
+
+
+def test_label_layers_need_a_conditional_experiment():
+    for layer in (L.JoinLabel(), L.JoinLabel(embed=4), L.ConditionalBatchNorm(), L.LabelProjection()):
+        with pytest.raises(L.StackShapeError, match="reads the class label, but the experiment is not conditional"):
+            L.walk([L.Repeat(count=2, layers=(L.Dense(units=4), layer))], (4,))
+
+
+def test_conditional_batchnorm_direct_takes_no_init():
+    with pytest.raises(ValidationError, match="starts its tables at ones"):
+        L.ConditionalBatchNorm(gain="direct", init=Orthogonal())
+    assert L.ConditionalBatchNorm(init=Orthogonal()).init == Orthogonal()

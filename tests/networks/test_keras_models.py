@@ -24,6 +24,7 @@ from ganspec.explain import network_tables  # noqa: E402
 from ganspec.load import load, load_text  # noqa: E402
 from ganspec.ir import layers as L  # noqa: E402
 from ganspec.ir.layers import LAYERS, WRAPPERS  # noqa: E402
+from ganspec.ir.shapes import label_joined  # noqa: E402
 from tests.conftest import SPECS, all_spec_files  # noqa: E402
 
 # Every layer kind and block, with the awkward cases: valid and explicit (PyTorch) padding, strided
@@ -39,6 +40,7 @@ experiment every_layer {
     crop(1) pad(1) crop(1)
     upsample(2, interpolation: bilinear) conv(6, kernel: 3)
     residual { conv(12, kernel: 3) layernorm relu }
+    residual(shortcut: [upsample, conv(12, kernel: 1)]) { relu upsample conv(12) } pool(2)
     maxout(2) batchnorm
     spectral_norm(2) { conv_transpose(3, kernel: 5, stride: 2) residual { conv(3) } }
     upsample(2) pool(2, mode: avg) pool(1) tanh
@@ -52,6 +54,7 @@ experiment every_layer {
     conv_transpose(16, kernel: 4, stride: 2, padding: [2, 1], bias_init: zeros)
     conv(16, kernel: 3, stride: 4, padding: 1)
     repeat 2 { residual { conv(16, stride: 2) sigmoid } }
+    residual(shortcut: [conv(16)]) { relu conv(16) } residual(shortcut: []) { relu }
     pool(2, mode: max) global_pool(sum)
     residual { dense(32) relu }
     flatten
@@ -64,13 +67,40 @@ experiment every_layer {
 """
 
 
+# Every label-reading layer, inside repeat, residual and spectral_norm blocks, with and without spectral
+# normalization of its tables, in a generator and a packed critic.
+EVERY_LABEL_LAYER = """
+experiment every_label_layer {
+  data { source tfds("cifar10") }
+  latent normal(16)
+  conditional { classes 3 }
+  generator(init: pytorch) {
+    join_label(embed: 5) dense(4 * 4 * 8) reshape(4, 4, 8)
+    repeat 2 { residual { conditional_batchnorm relu conv(8) conditional_batchnorm(gain: direct, statistics: batch) } }
+    join_label upsample(2) conv(3)
+    spectral_norm { conv(3) conditional_batchnorm(init: orthogonal) } upsample(4) tanh
+  }
+  critic(pack: 2) {
+    spectral_norm { conv(8, stride: 2) join_label(embed: 4) conv(8, stride: 2) }
+    leaky_relu(0.2) global_pool(sum) label_projection
+  }
+  objective hinge
+  constraint spectral_norm
+}
+"""
+
+
 def _spec_cases():
     cases = [pytest.param(path, id=str(path.relative_to(SPECS))) for path in all_spec_files()]
-    return cases + [pytest.param(None, id="every_layer")]
+    return cases + [pytest.param(None, id="every_layer"), pytest.param("labels", id="every_label_layer")]
 
 
 def _load(path):
-    resolved = load(path) if path is not None else load_text(EVERY_LAYER)
+    if path == "labels":
+        resolved = load_text(EVERY_LABEL_LAYER)
+        path = None
+    else:
+        resolved = load(path) if path is not None else load_text(EVERY_LAYER)
     if resolved.spec is None or has_errors(resolved.diagnostics):
         pytest.skip(f"{path} has errors: {resolved.diagnostics[:1]}")
     return resolved.spec, (path.parent if path is not None else None)
@@ -86,12 +116,15 @@ def test_built_models_match_static_tables(path):
     tables = {t.role: t for t in network_tables(spec, spec_dir)}
     generator = build_generator(spec)
     critic = build_critic(spec, spec_dir=spec_dir)
-    for model, table in ((generator, tables["generator"]), (critic, tables["critic"])):
+    for model, table, network in ((generator, tables["generator"], spec.generator),
+                                  (critic, tables["critic"], spec.critic)):
         assert table.problem is None
         assert model.name == table.role
         assert count_weights(model) == (table.trainable, table.non_trainable), table.role
-        assert tuple(model.output.shape[1:]) == table.output_shape
-        assert sum(i.shape[-1] for i in model.inputs) == table.input_shape[-1]
+        assert tuple(model.outputs[0].shape[1:]) == table.output_shape  # [adversarial, heads...] with heads
+        # the label is joined to the first input, or a second input that the network's label layers read
+        joined = model.inputs[:1] if len(model.inputs) > 1 and not label_joined(spec, network) else model.inputs
+        assert sum(i.shape[-1] for i in joined) == table.input_shape[-1]
         assert tuple(model.inputs[0].shape[1:-1]) == tuple(table.input_shape[:-1])
 
 

@@ -144,6 +144,11 @@ def test_resume_is_exact_with_other_update_orders(tmp_path, steps):
     with a shared batch), so a resumed run reads the same batches as an uninterrupted one."""
     path = tmp_path / "tiny.gan"
     path.write_text((TINY % "train.iterations 40").replace("steps.critic 3", steps))
+    assert_resumes_exactly(tmp_path, path)
+
+
+def assert_resumes_exactly(tmp_path, path, keys=("critic_loss", "generator_loss")) -> None:
+    """40 iterations of the spec at `path` (logged every 10) straight, and 20 then resumed to 40: the same `keys`."""
     assert cli("run", path, "--plain", "--out", tmp_path / "straight") == exitcodes.OK
     assert cli("run", path, "--plain", "--out", tmp_path / "resumed", "--iterations", "20") == exitcodes.OK
     run = run_dir(tmp_path / "resumed")
@@ -151,7 +156,7 @@ def test_resume_is_exact_with_other_update_orders(tmp_path, steps):
     resumed, straight = losses(run), losses(run_dir(tmp_path / "straight"))
     assert [r["iteration"] for r in resumed] == [r["iteration"] for r in straight] == [10, 20, 30, 40]
     for a, b in zip(resumed, straight):
-        for key in ("critic_loss", "generator_loss"):
+        for key in keys:
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), (a["iteration"], key)
 
 

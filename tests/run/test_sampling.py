@@ -78,3 +78,33 @@ def test_a_sampler_makes_the_standing_copy_once(monkeypatch):
     assert sampler(200, seed=5).shape == (200, 2)
     assert len(made) == 1
     np.testing.assert_array_equal(generate(spec, generator, 300, seed=4), first)  # the same as a fresh one
+
+
+def test_batch_statistics_sample_as_a_pytorch_generator_in_train_mode():
+    """`evaluate.batch_statistics`: each chunk of train.batch normalized with its own statistics (PyTorch's
+    train mode, as PyTorch-GAN samples), the generator's moving averages left as they were."""
+    spec, generator = shifted_generator(0)
+    spec = spec.model_copy(update={"evaluate": spec.evaluate.model_copy(update={"batch_statistics": True}),
+                                   "train": spec.train.model_copy(update={"batch": 100})})
+    samples = generate(spec, generator, 300, seed=3)
+    z = latent_batch(spec, 300, seed=3)
+    expected = np.concatenate([np.asarray(generator(z[i:i + 100], training=True)) for i in range(0, 300, 100)])
+    np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-5)
+    moving = generate(spec.model_copy(update={"evaluate": spec.evaluate.model_copy(update={"batch_statistics": False})}),
+                      generator, 300, seed=3)
+    assert np.abs(moving - samples).mean() > 0.1
+
+
+def test_batch_statistics_leave_the_generator_unchanged():
+    spec, generator = shifted_generator(0)
+    spec = spec.model_copy(update={"evaluate": spec.evaluate.model_copy(update={"batch_statistics": True})})
+    (own,) = batchnorm_layers(generator)
+    generate(spec, generator, 600, seed=3)
+    np.testing.assert_array_equal(np.asarray(own.moving_mean), 0.0)
+    np.testing.assert_array_equal(np.asarray(own.moving_variance), 1.0)
+
+
+def test_batch_and_standing_statistics_exclude_each_other():
+    resolved = load_text((SPEC % 10).replace("evaluate.standing_stats 10", "evaluate { standing_stats 10 batch_statistics true }"))
+    assert [d.code for d in resolved.diagnostics] == ["E204"]
+    assert "standing_stats" in resolved.diagnostics[0].message

@@ -79,6 +79,12 @@ def mlp(draw, out: int, hidden_var: str | None):
     if draw(st.booleans()):
         inner = draw(call("dense", [str(draw(st.integers(2, 8)))], {}))
         layers.append(f"repeat {draw(st.integers(1, 3))} {{{draw(gaps())}{inner}{draw(gaps())}}}")
+    if draw(st.booleans()):  # the block and named layer that `specs` defines
+        layers.append(draw(call("hidden", [str(draw(st.integers(2, 8)))],
+                                {"act": "act"} if draw(st.booleans()) else {})))
+    if draw(st.booleans()):
+        shortcut = draw(st.sampled_from(["", "(shortcut: [])", "(shortcut: [dense(6), act])"]))
+        layers.append(f"dense(6) residual{shortcut} {{{draw(gaps())}act dense(6){draw(gaps())}}}")
     layers.append(draw(call("dense", [str(out)], {})))
     return "".join(layer + draw(gaps()) for layer in layers)
 
@@ -89,7 +95,9 @@ def specs(draw) -> str:
     g = lambda: draw(gaps())  # noqa: E731
     var = draw(NAMES)
     width = draw(st.integers(4, 64))
-    lines = ["# spec\n", f"let {var} = {draw(int_expr(width))}{g()}"]
+    lines = ["# spec\n", f"let {var} = {draw(int_expr(width))}{g()}",
+             f"let act = {draw(st.sampled_from(['relu', 'leaky_relu(0.1)', 'elu']))}{g()}",
+             f"block hidden(units, act: tanh) {{{g()}dense(units){g()}act{g()}}}{g()}"]
     body = []
     body.append(f"seed {draw(st.integers(0, 99))}")
     source = draw(st.sampled_from(["ring", "ring(8, 1.0, 0.01)", "grid(side: 5, spacing: 2.0, std: 0.05)",

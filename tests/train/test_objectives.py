@@ -246,3 +246,31 @@ def test_f_gan_identity_activation_reads_t_directly():
     pair = objective_losses(objective)
     critic = value(pair.critic(objective, D_REAL, D_FAKE, plain_targets(D_REAL.shape, D_FAKE.shape)))
     assert critic == pytest.approx(np.mean(D_FAKE ** 2 / 4 + D_FAKE) - np.mean(D_REAL), rel=1e-5)
+
+
+@pytest.mark.parametrize("critic_kind, generator_kind", [("hinge", "non_saturating"), ("least_squares", "wasserstein"),
+                                                         ("non_saturating", "relativistic")])
+def test_split_takes_each_players_loss_from_its_own_objective(critic_kind, generator_kind):
+    """`split(critic: A, generator: B)`: A's critic loss (with its targets) and B's generator loss."""
+    critic_params = {"a": -1.0, "b": 1.0, "c": 0.5} if critic_kind == "least_squares" else {}
+    critic_objective, generator_objective = OBJECTIVES[critic_kind](**critic_params), OBJECTIVES[generator_kind]()
+    targets = Targets(np.full(D_REAL.shape, 0.9, "float32"), np.zeros(D_FAKE.shape, "float32"))
+    critic, generator = losses_of("split", targets, critic=critic_objective, generator=generator_objective)
+    assert critic == pytest.approx(losses_of(critic_kind, targets, **critic_params)[0], rel=1e-6)
+    assert generator == pytest.approx(losses_of(generator_kind)[1], rel=1e-6)
+    pair = objective_losses(OBJECTIVES["split"](critic=critic_objective, generator=generator_objective))
+    assert pair.uses_targets == objective_losses(critic_objective).uses_targets
+    assert pair.generator_reads_real == (generator_kind == "relativistic")
+
+
+def test_split_hinge_critic_non_saturating_generator_by_hand():
+    critic, generator = losses_of("split", critic=OBJECTIVES["hinge"](), generator=OBJECTIVES["non_saturating"]())
+    assert critic == pytest.approx(np.mean(np.maximum(0, 1 - D_REAL)) + np.mean(np.maximum(0, 1 + D_FAKE)), rel=1e-5)
+    assert generator == pytest.approx(-np.mean(np.log(sigmoid(D_FAKE))), rel=1e-5)
+
+
+def test_split_reads_its_traits_from_the_right_side():
+    split = OBJECTIVES["split"](critic=OBJECTIVES["wasserstein"](), generator=OBJECTIVES["minimax"]())
+    assert split.wasserstein and split.unbounded_critic and split.expects_logits
+    assert not split.real_fake_targets and not split.classification_loss
+    assert split.generator_saturates()
