@@ -21,9 +21,19 @@ from ganspec.diagnostics import SpecError, error
 
 BACKENDS = ("tensorflow", "jax")
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
+# The modules each optional part of ganspec imports, by the extra (pyproject.toml) that installs them.
+EXTRAS = {
+    "tensorflow": ("tensorflow", "keras", "numpy", "PIL", "scipy"),
+    "jax": ("jax", "keras", "numpy", "PIL", "scipy"),
+    "tfds": ("tensorflow", "tensorflow_datasets"),
+    "plots": ("matplotlib",),
+}
 INSTALL_HINTS = {
-    "tensorflow": "install it with `pip install ganspec` (TensorFlow is a default dependency)",
-    "jax": "install it with `pip install 'ganspec[jax]'` (CPU) or `pip install 'ganspec[jax-cuda]'` (NVIDIA GPU)",
+    "tensorflow": "install the extra: `pip install 'ganspec[tensorflow]'` (NVIDIA GPU: 'ganspec[tensorflow-cuda]')",
+    "jax": "install the extra: `pip install 'ganspec[jax]'` (CPU) or `pip install 'ganspec[jax-cuda]'` (NVIDIA GPU)",
+    "tfds": "install the extra: `pip install 'ganspec[tfds]'`, or export the data once to .npz, IDX files or an "
+            "image folder, which load without TensorFlow",
+    "plots": "install the extra: `pip install 'ganspec[plots]'`",
 }
 STEP_MODULES = {"tensorflow": "ganspec.train.tf_step", "jax": "ganspec.train.jax_step"}
 
@@ -37,6 +47,35 @@ class BackendError(SpecError):
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(error("E501", message, hint=hint))
+
+
+class MissingExtra(SpecError):
+    """What a command needs is not installed: the extra that installs it (E507)."""
+
+    def __init__(self, extra: str, purpose: str, missing: list[str]):
+        self.extra = extra
+        names = ", ".join("pillow" if m == "PIL" else m for m in missing)
+        super().__init__(error("E507", f"{purpose} needs {names}, which this installation lacks",
+                               hint=INSTALL_HINTS[extra]))
+
+
+def missing_modules(extra: str) -> list[str]:
+    """The modules of an extra that cannot be imported here (looked up, not imported)."""
+    return [name for name in EXTRAS[extra] if not _findable(name)]
+
+
+def _findable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a half-imported module
+        return False
+
+
+def require(extra: str, purpose: str) -> None:
+    """Raise MissingExtra when part of `extra` is not installed."""
+    missing = missing_modules(extra)
+    if missing:
+        raise MissingExtra(extra, purpose, missing)
 
 
 def prepare_environment() -> None:
@@ -83,8 +122,7 @@ def activate(name: str) -> None:
     if running is not None and running != name:
         raise BackendError(f"this process already runs Keras on {running}, not {name}",
                            "start a new process (Keras fixes its backend when it is first imported)")
-    if not available(name):
-        raise BackendError(f"the {name} backend is not installed", INSTALL_HINTS[name])
+    require(name, f"training on the {name} backend")
     os.environ["KERAS_BACKEND"] = name
     if name == "tensorflow":
         import_tensorflow()

@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         raise
     except PluginError as exc:
         return _plugin_failed(exc)
+    except BrokenPipeError:  # the reader went away (`ganspec schema | head -1`): nothing left to say
+        _silence_stdout()
+        return exitcodes.OK
     except Exception as exc:  # never show a traceback for a user error; say it is ours
         import traceback
 
@@ -125,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganspec: internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in ganspec; set GANSPEC_DEBUG=1 for the traceback.", file=sys.stderr)
         return exitcodes.INTERNAL_ERROR
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _plugin_failed(exc) -> int:

@@ -101,6 +101,7 @@ CODES: dict[str, str] = {
     "E504": "changed-spec",
     "E505": "incomparable-runs",
     "E506": "features-unavailable",
+    "E507": "extra-not-installed",
 }
 
 

@@ -18,7 +18,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     main_job, tests = _readme_commands()
     ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
     assert ci_lines[-1] == tests
-    assert main_job.startswith("python -m pip install -e . && ganspec ")
+    assert main_job.startswith('python -m pip install -e ".[tensorflow]" && ganspec ')  # training needs the extra
 
 
 def test_reference_is_current():

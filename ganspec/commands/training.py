@@ -217,6 +217,14 @@ def cmd_compare(args) -> int:
         report.error("E505", f"refusing to compare: {exc}")
         return report.exit_code
     keys = numeric_keys(evals)
+    if keys:
+        from ganspec.backend import MissingExtra, require
+
+        try:
+            require("plots", "drawing the metric curves (compare --plot)")
+        except MissingExtra as exc:
+            report.add(exc.diagnostics)
+            return report.exit_code
     specs = [r.resolved_spec() for r in runs]
     edits = {name: diff_specs(specs[0], s) for name, s in zip(names[1:], specs[1:])}
     if keys:
@@ -273,12 +281,12 @@ def _stored_spec_dir(run) -> Path:
 def _activate_backend(report: Report, spec, flag):
     """Switch Keras to the command's backend; the spec with `train.backend` set to it, or None after
     reporting why it cannot run there (E501)."""
-    from ganspec.backend import BackendError, activate, choose
+    from ganspec.backend import BackendError, MissingExtra, activate, choose
 
     name, source = choose(spec.train.backend, flag)
     try:
         activate(name)
-    except BackendError as exc:
+    except (BackendError, MissingExtra) as exc:
         report.add(exc.diagnostics)
         return None
     if name != spec.train.backend:

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from ganspec.backend import INSTALL_HINTS
 from ganspec.data.dataset import ArrayDataset
 from ganspec.data.errors import bad_data, unreadable
 from ganspec.data.registry import Examples, Request, array_dataset, register
@@ -31,8 +32,7 @@ def _import_tfds(request: Request):
     except ImportError as exc:
         raise unreadable(f"tfds(...) sources need TensorFlow and tensorflow-datasets, which are not installed "
                          f"({exc})", request.span(),
-                         "install them (`pip install tensorflow tensorflow-datasets`), or export the data once "
-                         "to .npz, IDX files or an image folder, which load without TensorFlow") from None
+                         INSTALL_HINTS["tfds"]) from None
     return tfds
 
 
