@@ -23,8 +23,8 @@ BACKENDS = ("tensorflow", "jax")
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
 # The modules each optional part of ganspec imports, by the extra (pyproject.toml) that installs them.
 EXTRAS = {
-    "tensorflow": ("tensorflow", "keras", "numpy", "PIL", "scipy"),
-    "jax": ("jax", "keras", "numpy", "PIL", "scipy"),
+    "tensorflow": ("tensorflow", "keras", "numpy", "PIL", "scipy", "tensorboard"),
+    "jax": ("jax", "keras", "numpy", "PIL", "scipy", "tensorboard"),
     "tfds": ("tensorflow", "tensorflow_datasets"),
     "plots": ("matplotlib",),
 }

@@ -28,12 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_exclude(parser) -> None:
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="skip matching files or folders in folder walks (which already skip hidden folders "
+                             "and run directories); repeatable")
+
+
 def _add_language_commands(sub) -> None:
     p = sub.add_parser("validate", help="check .gan specs (files or folders)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--format", choices=("human", "json", "github"), default="human")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    _add_exclude(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("diff", help="hyperparameters that differ between two resolved specs")
@@ -46,6 +53,9 @@ def _add_language_commands(sub) -> None:
     p = sub.add_parser("fmt", help="format .gan files in place (or check that they are formatted)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders, or - for stdin")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    p.add_argument("--diff", action="store_true", help="change nothing; print what would change as a unified "
+                                                       "diff (exit 1 if a file would change)")
+    _add_exclude(p)
     p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("explain", help="the resolved spec and per-layer shapes and parameter counts")

@@ -386,3 +386,79 @@ def test_diff_shows_one_side_of_a_split_objective(tmp_path, capsys):
     code, out, _ = run(capsys, "diff", "--format", "json", str(c), str(a))
     assert json.loads(out)["edits"] == [
         {"op": "changed", "path": "objective", "old": "hinge", "new": "split(critic: hinge, generator: non_saturating)"}]
+
+
+def test_folder_walks_skip_hidden_folders_run_directories_and_exclusions(tmp_path, capsys):
+    """`validate .` in a project does not descend into runs/*/spec.gan copies or .git, .venv...;
+    `--exclude` skips more; a file named outright is always taken."""
+    good = (SPECS / "toy" / "ring_gan.gan").read_text()
+    (tmp_path / "a.gan").write_text(good)
+    (tmp_path / "drafts").mkdir()
+    (tmp_path / "drafts" / "broken.gan").write_text("experiment broken {")
+    run_dir = tmp_path / "runs" / "ring-20261202"
+    run_dir.mkdir(parents=True)
+    (run_dir / "spec.gan").write_text("experiment copy {")
+    (run_dir / "resolved.json").write_text("{}")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "x.gan").write_text("experiment hidden {")
+    from ganspec.commands.inputs import collect_spec_paths
+
+    assert collect_spec_paths([str(tmp_path)]) == [tmp_path / "a.gan", tmp_path / "drafts" / "broken.gan"]
+    assert collect_spec_paths([str(tmp_path)], ["drafts"]) == [tmp_path / "a.gan"]
+    assert collect_spec_paths([str(tmp_path)], ["*/broken.gan"]) == [tmp_path / "a.gan"]
+    code, _, _ = run(capsys, "validate", "-q", "--exclude", "drafts", str(tmp_path))
+    assert code == exitcodes.OK
+    code, _, _ = run(capsys, "validate", "-q", "--exclude", "drafts", str(tmp_path), str(run_dir / "spec.gan"))
+    assert code == exitcodes.INVALID  # named outright: checked
+    code, _, _ = run(capsys, "fmt", "--check", "--exclude", "drafts", str(tmp_path))
+    assert code == exitcodes.OK
+
+
+def test_validate_reads_standard_input(monkeypatch, capsys):
+    import io
+
+    text = (SPECS / "toy" / "ring_gan.gan").read_text()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    code, out, _ = run(capsys, "validate", "-")
+    assert code == exitcodes.OK and "1 valid" in out
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"experiment x {\n  seed\n}")))
+    code, out, _ = run(capsys, "validate", "-")
+    assert code == exitcodes.INVALID and "<stdin>:3:1" in out
+
+
+def test_a_finding_in_a_shared_parent_is_reported_once(tmp_path, capsys):
+    """`validate specs/` says a parent's problem once, not once per spec that extends it."""
+    (tmp_path / "base.gan").write_text((SPECS / "toy" / "ring_gan.gan").read_text().replace(
+        "objective", "tricks.label_smoothing 0.1\n  objective", 1).replace("objective minimax", "objective wasserstein"))
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.gan").write_text(f'experiment {name} extends "base.gan" {{ seed 1 }}\n')
+    code, out, _ = run(capsys, "validate", "--format", "json", str(tmp_path))
+    data = json.loads(out)
+    in_base = [d for f in data["files"] for d in f["diagnostics"] if d["file"] and d["file"].endswith("base.gan")]
+    assert in_base, data
+    places = [(d["code"], d["line"], d["column"]) for d in in_base]
+    assert len(places) == len(set(places))
+
+
+def test_fmt_formats_a_symlinks_target_and_keeps_the_link_and_mode(tmp_path, capsys):
+    real = tmp_path / "real.gan"
+    real.write_text((SPECS / "toy" / "ring_gan.gan").read_text().replace("seed 0", "seed    0"))
+    real.chmod(0o640)
+    link = tmp_path / "link.gan"
+    link.symlink_to(real)
+    code, _, _ = run(capsys, "fmt", str(link))
+    assert code == exitcodes.OK
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert (real.stat().st_mode & 0o777) == 0o640
+    code, _, _ = run(capsys, "fmt", "--check", str(real))
+    assert code == exitcodes.OK
+
+
+def test_fmt_diff_prints_the_change_and_changes_nothing(tmp_path, capsys):
+    spec = tmp_path / "a.gan"
+    original = (SPECS / "toy" / "ring_gan.gan").read_text().replace("seed 0", "seed    0")
+    spec.write_text(original)
+    code, out, _ = run(capsys, "fmt", "--diff", str(spec))
+    assert code == exitcodes.DIFFERENT
+    assert "-  seed    0\n+  seed 0\n" in out and out.startswith(f"--- {spec}\n+++ {spec} (formatted)\n")
+    assert spec.read_text() == original

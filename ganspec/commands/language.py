@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ganspec import exitcodes
 from ganspec.commands.inputs import collect_spec_paths, load_spec, parse_overrides
-from ganspec.diagnostics import Diagnostic, Span, SpecError, error
+from ganspec.diagnostics import Diagnostic, Severity, Span, SpecError, error
 from ganspec.report.report import Report
 
 
@@ -24,14 +24,39 @@ def cmd_validate(args) -> int:
 
     start = time.perf_counter()
     report = Report(args.format, strict=args.strict)
-    paths = collect_spec_paths(args.paths)
+    paths = collect_spec_paths(args.paths, args.exclude)
     if not paths:  # only folders were given, and none holds a spec
         for raw in args.paths:
             report.add_file(raw, [error("E001", f"no .gan files in {raw}")])
+    seen: set = set()  # a warning in a file that several specs extend is reported once, for the first
     for path in paths:
-        report.add_file(str(path), [_via(d, str(path)) for d in load(path, checks=True).diagnostics])
+        if str(path) == "-":  # standard input; relative paths (extends, data) from the current folder
+            report.add_file("<stdin>", _stdin_diagnostics())
+            continue
+        found = []
+        for diag in load(path, checks=True).diagnostics:
+            if diag.span is not None and diag.severity != Severity.ERROR:  # an error keeps its spec invalid
+                place = (diag.code, diag.message, Path(diag.span.file).resolve(), diag.span.line, diag.span.column)
+                if place in seen:
+                    continue
+                seen.add(place)
+            found.append(_via(diag, str(path)))
+        report.add_file(str(path), found)
     report.finish_files(time.perf_counter() - start, quiet=args.quiet)
     return report.exit_code
+
+
+def _stdin_diagnostics() -> list[Diagnostic]:
+    import sys
+
+    from ganspec.load import load_text
+    from ganspec.syntax.parser import decode
+
+    try:
+        text = decode(sys.stdin.buffer.read(), "<stdin>")
+    except SpecError as exc:
+        return list(exc.diagnostics)
+    return list(load_text(text, file="<stdin>", checks=True, spec_dir=Path.cwd()).diagnostics)
 
 
 def _via(diag: Diagnostic, file: str) -> Diagnostic:
@@ -65,17 +90,24 @@ def cmd_fmt(args) -> int:
     if args.paths == ["-"]:
         _format_stdin(report, args.check)
         return report.exit_code
+    check = args.check or args.diff
     changed = []
-    for path in collect_spec_paths(args.paths):
+    for path in collect_spec_paths(args.paths, args.exclude):
         text, out = _format_file(report, path)
         if out is not None and out != text:
             changed.append(path)
-            if not args.check:
+            if args.diff:  # the unified diff on standard output, the file unchanged
+                import difflib
+                import sys
+
+                sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), out.splitlines(True),
+                                                           f"{path}", f"{path} (formatted)"))
+            elif not check:
                 _write_atomic(path, out)
-    verb = "would reformat" if args.check else "reformatted"
+    verb = "would reformat" if check else "reformatted"
     for path in changed:
         report.print(f"{verb} {path}")
-    report.different = args.check and bool(changed)
+    report.different = check and bool(changed)
     if not changed and not report.failed:
         report.print("[green]all files formatted[/]")
     return report.exit_code
@@ -118,9 +150,14 @@ def _format_file(report: Report, path: Path) -> tuple[str | None, str | None]:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".fmt-tmp")
+    """Replace a file's text at once; a symlink keeps pointing at its target, which is what changes,
+    and the file keeps its permission bits."""
+    target = Path(os.path.realpath(path))
+    mode = target.stat().st_mode & 0o7777
+    tmp = target.with_name(target.name + ".fmt-tmp")
     tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
+    os.chmod(tmp, mode)
+    os.replace(tmp, target)
 
 
 def cmd_explain(args) -> int:

@@ -72,8 +72,12 @@ def print_rich(console, diag: Diagnostic, sources: SourceCache) -> None:
     head.append(f" {diag.name}: ", style="dim")
     head.append(diag.message, style="bold")
     console.print(head)
+    source_line = f"{diag.span.line} | " if diag.span is not None else None
     for line in lines[1:]:
         style = None
+        if source_line and line.startswith(source_line):  # the quoted source, highlighted as .gan code
+            console.print(Text(source_line) + _highlighted(line[len(source_line):]), highlight=False)
+            continue
         if line.lstrip().startswith("-->"):
             style = "cyan"
         elif set(line.split("|")[-1].strip()) == {"^"}:
@@ -84,6 +88,17 @@ def print_rich(console, diag: Diagnostic, sources: SourceCache) -> None:
             style = "dim"
         console.print(Text(line, style=style or ""), highlight=False)
     console.print()
+
+
+def _highlighted(code: str):
+    """One line of .gan source as Rich text, coloured by ganspec's Pygments lexer."""
+    from rich.syntax import Syntax
+
+    from ganspec.syntax.lexer import GanLexer
+
+    text = Syntax(code, GanLexer(), theme="ansi_dark", background_color="default").highlight(code)
+    text.rstrip()
+    return text
 
 
 def github_annotation(diag: Diagnostic) -> str:

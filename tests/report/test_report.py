@@ -112,3 +112,23 @@ def test_no_module_reaches_back_to_the_command_line():
         if path != ROOT / "ganspec" / "__main__.py":
             assert "ganspec.cli" not in _imports(path), path
     assert not [m for m in _imports(ROOT / "ganspec" / "backend.py") if m.startswith("ganspec.run")]
+
+
+def test_a_terminal_sees_the_quoted_source_highlighted_as_gan_code(tmp_path):
+    """validate's source excerpts go through the .gan Pygments lexer on a colour terminal; the plain
+    text (files, CI logs, goldens) is unchanged."""
+    import io
+
+    from rich.console import Console
+
+    from ganspec.report.diagnostics import SourceCache, print_rich, render_text
+
+    spec = tmp_path / "x.gan"
+    spec.write_text("experiment x {\n  critic { conv(64, kernel: 3) }\n}\n")
+    diag = error("E202", "bad", Span(str(spec), 2, 12, 2, 16, 0, 0))
+    out = io.StringIO()
+    print_rich(Console(file=out, force_terminal=True, color_system="standard", width=120), diag, SourceCache())
+    coloured = out.getvalue()
+    assert "\x1b[" in coloured.split("2 | ", 1)[1].split("\n", 1)[0]  # the source line carries colours
+    plain = render_text(diag, SourceCache())
+    assert "2 |   critic { conv(64, kernel: 3) }" in plain and "\x1b[" not in plain
