@@ -20,7 +20,6 @@ import sys
 from ganspec.diagnostics import SpecError, error
 
 BACKENDS = ("tensorflow", "jax")
-PACKAGES = {"tensorflow": "tensorflow", "jax": "jax"}
 # The modules each optional part of ganspec imports, by the extra (pyproject.toml) that installs them.
 EXTRAS = {
     "tensorflow": ("tensorflow", "keras", "numpy", "PIL", "scipy", "tensorboard"),
@@ -107,11 +106,6 @@ def current() -> str | None:
     if "keras" not in sys.modules:
         return None
     return sys.modules["keras"].backend.backend()
-
-
-def available(name: str) -> bool:
-    """Whether the backend's package is installed (without importing it)."""
-    return importlib.util.find_spec(PACKAGES[name]) is not None
 
 
 def activate(name: str) -> None:

@@ -174,7 +174,7 @@ class Evaluator(Reporter):
         if isinstance(value, R.RBlockDef):
             return list(self.expand(value, node, env).items)
         if isinstance(value, R.RVal) and value.symbol and isinstance(value.value, str):
-            value = R.RCall(value.value, (), {}, value.span, {}, value.span)  # `let act = relu`
+            value = R.bare_call(value)  # `let act = relu`
         if isinstance(value, R.RCall):
             if any(arg.name is None for arg in node.args):
                 self.fail("E202", f"`{node.name}` stands for {value.name}(...): change its arguments by name, "
@@ -194,7 +194,7 @@ class Evaluator(Reporter):
                         and not (isinstance(v, R.RVal) and v.symbol)), None)
             if bad is not None:
                 self.fail("E204", f"`{node.name}` is used as layers, but it holds {R.plain(bad)!r}", bad.span)
-            return [R.RCall(v.value, (), {}, v.span, {}, v.span) if isinstance(v, R.RVal) else v for v in items]
+            return [R.bare_call(v) if isinstance(v, R.RVal) else v for v in items]
         return None
 
     def expand(self, value: R.RBlockDef, node: ast.Call, env: dict) -> R.RLayers:
@@ -397,9 +397,7 @@ def _used_at(value, name: str, use: Span):
 
     if isinstance(value, R.RVal):
         return replace(value, span=mark(value.span))
-    if isinstance(value, R.RList):
-        return replace(value, items=tuple(_used_at(v, name, use) for v in value.items), span=mark(value.span))
-    if isinstance(value, R.RLayers):
+    if isinstance(value, (R.RList, R.RLayers)):
         return replace(value, items=tuple(_used_at(v, name, use) for v in value.items), span=mark(value.span))
     if isinstance(value, R.RCall):
         return replace(value, args=tuple(_used_at(v, name, use) for v in value.args),

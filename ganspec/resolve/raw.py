@@ -103,6 +103,11 @@ def merge(parent: RValue, child: RValue) -> RValue:
     return child
 
 
+def bare_call(value: RVal) -> RCall:
+    """A bare name written as a value (`relu`, `objective hinge`) read as the call without arguments."""
+    return RCall(value.value, (), {}, value.span, {}, value.span)
+
+
 def plain(value: RValue) -> Any:
     """The Python value of a raw value (for messages and plain fields)."""
     if isinstance(value, RVal):

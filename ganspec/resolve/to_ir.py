@@ -48,7 +48,7 @@ class Typer(Reporter):
     def component(self, registry: Registry, raw: R.RValue, where: str, extra: dict | None = None) -> Component:
         """A name or call from `registry` -> that component."""
         if isinstance(raw, R.RVal) and isinstance(raw.value, str):
-            raw = R.RCall(raw.value, (), {}, raw.span, {}, raw.span)
+            raw = R.bare_call(raw)
         if not isinstance(raw, R.RCall):
             names = registry.names()
             self.fail("E204", f"{where} expects a {registry.concept} such as {names[0]}(...), got {_describe(raw)}",
@@ -234,7 +234,7 @@ class Typer(Reporter):
             if isinstance(item, R.RLayers):
                 layers.extend(self.layers(item, where))
             elif isinstance(item, R.RVal) and item.symbol and isinstance(item.value, str):
-                layers.append(self.layer(R.RCall(item.value, (), {}, item.span, {}, item.span), where))
+                layers.append(self.layer(R.bare_call(item), where))
             elif isinstance(item, (R.RCall, R.RRepeat, R.RWrapper)):
                 layers.append(self.layer(item, where))
             else:
