@@ -251,7 +251,10 @@ CASES = {
     "split_least_squares_relativistic": (TOY, "objective split(critic: least_squares, generator: relativistic)\n"
                                               " tricks.label_smoothing 0.1"),
     "residual_shortcuts_spectral_norm_gp": (RESIDUAL, "objective non_saturating\n constraint spectral_norm\n"
-                                                      " constraint gradient_penalty"),
+                                                      " constraint gradient_penalty\n"
+                                                      # SGD: a weight whose gradient is zero up to rounding
+                                                      # (a padded 3x3 tap here) moves by ~0, not Adam's +-lr
+                                                      " optimizer.critic sgd(lr: 0.01)"),
     "conditional_layers_gp": (CONDITIONAL_LAYERS, "objective wasserstein\n constraint gradient_penalty"),
     "conditional_layers_spectral_norm": (CONDITIONAL_LAYERS, "objective hinge\n constraint spectral_norm"),
     "hierarchical_latent_ema": (HIERARCHICAL, "objective hinge\n ema { decay 0.9 }"),
