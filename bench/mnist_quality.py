@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GANSPEC_DATA", str(ROOT.parent / "shared" / "data"))
@@ -29,36 +31,30 @@ METRICS = ("[fid({n}), kid({n}, subsets: 50, subset_size: 1000), inception_score
 
 
 def run_spec(name: str, iterations: int | None, samples: int, out: Path) -> dict:
-    from ganspec.load import load
-    from ganspec.run.display import PlainDisplay
-    from ganspec.run.images import image_grid, save_png
-    from ganspec.run.rundir import RunDir
-    from ganspec.run.trainer import Trainer
+    """Train specs/NAME.gan (through the Python API) and return its last scores and timing."""
+    import ganspec
+    from ganspec.run.images import save_png
 
-    spec_path = ROOT / "specs" / f"{name}.gan"
-    overrides = [("evaluate.metrics", METRICS.format(n=samples)), ("train.log_every", "25"),
-                 ("train.backend", os.environ.get("KERAS_BACKEND", "tensorflow"))]
+    overrides = {"evaluate.metrics": METRICS.format(n=samples), "train.log_every": 25,
+                 "train.backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
     if iterations:
-        overrides += [("train.iterations", str(iterations)), ("evaluate.every", str(iterations)),
-                      ("train.checkpoint_every", str(iterations))]
-    resolved = load(spec_path, overrides=overrides)
-    assert resolved.spec is not None, [d.message for d in resolved.diagnostics]
-    spec = resolved.spec
-    run = RunDir.create(spec, resolved.files, Path("/tmp/ganspec-mnist-quality"))
-    trainer = Trainer(spec, run, spec_path.parent, PlainDisplay())
-    trainer.prepare()
+        overrides.update({"train.iterations": iterations, "evaluate.every": iterations,
+                          "train.checkpoint_every": iterations})
+    experiment = ganspec.load_spec(ROOT / "specs" / f"{name}.gan", overrides)
+    spec = experiment.spec
     start = time.perf_counter()
-    outcome = trainer.train(spec.train.iterations)
+    run = ganspec.fit(experiment, out=Path("/tmp/ganspec-mnist-quality"), display="plain")
     seconds = time.perf_counter() - start
-    # The trainer evaluated the untrained generator first and the trained one last.
-    results = trainer.evaluations[-1]
-    untrained = {f"untrained_{k}": trainer.evaluations[0][k] for k in ("fid", "inception_score")}
-    grid = image_grid(trainer.sample(64, seed_offset=1), tuple(spec.data.scale))
-    grid_name = f"mnist_{name}_samples{'_' + trainer.backend if trainer.backend != 'tensorflow' else ''}.png"
-    save_png(grid, out / grid_name)
-    return {"spec": name, "backend": trainer.backend, "device": device_name(), "iterations": spec.train.iterations, "batch": spec.train.batch,
-            "critic_steps": spec.steps.critic, "train_seconds": round(seconds, 1), "exit_code": outcome.code,
-            "run_dir": str(run.path), "grid": grid_name, **untrained, **results}
+    # The run evaluated the untrained generator first and the trained one last.
+    evaluations = run.evaluations
+    results = evaluations[-1]
+    untrained = {f"untrained_{k}": evaluations[0][k] for k in ("fid", "inception_score")}
+    backend = run.spec.train.backend
+    grid_name = f"mnist_{name}_samples{'_' + backend if backend != 'tensorflow' else ''}.png"
+    save_png(np.asarray(run.sample_grid(64, seed=spec.seed + 1)), out / grid_name)
+    return {"spec": name, "backend": backend, "device": device_name(), "iterations": spec.train.iterations,
+            "batch": spec.train.batch, "critic_steps": spec.steps.critic, "train_seconds": round(seconds, 1),
+            "exit_code": run.outcome.code, "run_dir": str(run.path), "grid": grid_name, **untrained, **results}
 
 
 def device_name() -> str:

@@ -46,36 +46,29 @@ PUBLISHED = [  # method, ring modes, ring HQ%, grid modes, grid HQ%, source
 
 
 def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> dict:
-    """Train one spec with one seed in this process; return the protocol's scores."""
-    from ganspec import exitcodes
-    from ganspec.load import load
+    """Train one spec with one seed in this process (through the Python API); return the protocol's scores."""
+    import ganspec
     from ganspec.metrics import mode_statistics
-    from ganspec.run.display import Display
-    from ganspec.run.rundir import RunDir
-    from ganspec.run.trainer import Trainer
 
-    overrides = [("seed", str(seed)), ("evaluate.metrics", "[]"), ("train.log_every", "100000"),
-                 ("train.backend", os.environ.get("KERAS_BACKEND", "tensorflow"))]
+    overrides = {"seed": seed, "evaluate.metrics": "[]", "train.log_every": 100000,
+                 "train.backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
     if iterations:
-        overrides += [("train.iterations", str(iterations))]
-    resolved = load(spec_path, overrides=overrides)
-    assert resolved.spec is not None, [d.message for d in resolved.diagnostics]
-    spec = resolved.spec
-    spec = spec.model_copy(update={"train": spec.train.model_copy(update={
-        "checkpoint_every": spec.train.iterations, "keep_checkpoints": 1})})
-    run = RunDir.create(spec, resolved.files, out)
-    trainer = Trainer(spec, run, spec_path.parent, Display())
-    trainer.prepare()
+        overrides["train.iterations"] = iterations
+    experiment = ganspec.load_spec(spec_path, overrides)
+    # One checkpoint, at the end (bookkeeping: not part of the spec's digest).
+    experiment = experiment.with_overrides({"train.checkpoint_every": experiment.spec.train.iterations,
+                                            "train.keep_checkpoints": 1})
+    spec = experiment.spec
     start = time.perf_counter()
-    outcome = trainer.train(spec.train.iterations)
+    run = ganspec.fit(experiment, out=out, display="none")
     seconds = time.perf_counter() - start
-    if outcome.code == exitcodes.INTERRUPTED:  # Ctrl-C or SIGTERM: stop, and record no partial run
+    if run.status == "interrupted":  # Ctrl-C or SIGTERM: stop, and record no partial run
         raise KeyboardInterrupt
-    fake = trainer.sample(2500, seed_offset=1000)
-    stats = mode_statistics(fake, trainer.dataset.modes, trainer.dataset.std)
+    fake = run.sample(2500, seed=spec.seed + 1000)
+    data = run.data()
+    stats = mode_statistics(fake, data.modes, data.std)
     return {**stats, "seed": seed, "iterations": spec.train.iterations, "spec_digest": spec_digest(spec),
-            "seconds": round(seconds, 1),
-            "exit_code": outcome.code, "backend": trainer.backend}
+            "seconds": round(seconds, 1), "exit_code": run.outcome.code, "backend": run.spec.train.backend}
 
 
 def resolved_spec(spec_path: Path, iterations: int | None):

@@ -7,3 +7,19 @@ __version__ = "0.1.0"
 from ganspec.backend import prepare_environment as _prepare_environment  # noqa: E402
 
 _prepare_environment()
+
+# The Python API (ganspec.api), imported on first use so that `import ganspec` stays light.
+_API = ("Experiment", "InvalidSpec", "Run", "Validation", "compare", "fit", "load_spec", "open_run", "parse_spec",
+        "validate")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from ganspec import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ganspec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

@@ -26,6 +26,8 @@ EXTRAS = {
     "jax": ("jax", "keras", "numpy", "PIL", "scipy", "tensorboard"),
     "tfds": ("tensorflow", "tensorflow_datasets"),
     "plots": ("matplotlib",),
+    "tracking": ("mlflow", "wandb"),  # --track mlflow / wandb (each checked alone: ganspec.run.tracking)
+    "export": ("onnx", "onnxruntime", "tf2onnx"),  # ONNX files (ganspec export); tf2onnx for TensorFlow
 }
 INSTALL_HINTS = {
     "tensorflow": "install the extra: `pip install 'ganspec[tensorflow]'` (NVIDIA GPU: 'ganspec[tensorflow-cuda]')",
@@ -33,6 +35,8 @@ INSTALL_HINTS = {
     "tfds": "install the extra: `pip install 'ganspec[tfds]'`, or export the data once to .npz, IDX files or an "
             "image folder, which load without TensorFlow",
     "plots": "install the extra: `pip install 'ganspec[plots]'`",
+    "tracking": "install the extra: `pip install 'ganspec[tracking]'` (MLflow's client and W&B)",
+    "export": "install the extra: `pip install 'ganspec[export]'`",
 }
 STEP_MODULES = {"tensorflow": "ganspec.train.tf_step", "jax": "ganspec.train.jax_step"}
 
@@ -121,6 +125,29 @@ def activate(name: str) -> None:
     if name == "tensorflow":
         import_tensorflow()
     import keras  # noqa: F401  (fixes the backend now)
+    if name == "jax":
+        _keras_without_tensorflow()
+
+
+def _keras_without_tensorflow() -> None:
+    """Stop Keras on JAX from importing TensorFlow just to ask whether it could.
+
+    Keras serializes a model (`model.save(...keras)`) through `serialization_lib`, which tests
+    `tf.available and isinstance(obj, tf.TensorShape)`; `tf` is a lazy module whose `available`
+    imports TensorFlow when it is installed. In a JAX run that costs seconds, hundreds of MB and
+    C++ log lines, for an answer that can only be no: a process that has not imported TensorFlow
+    holds no TensorFlow object. So, unless TensorFlow is already imported, the lazy module is told
+    it is absent, and a JAX run behaves as it does where `pip install 'ganspec[jax]'` brought no
+    TensorFlow (tests/test_no_tensorflow.py). Code that imports TensorFlow itself (tfds sources)
+    still can; Keras only stops looking for TensorFlow types when it serializes.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    from keras.src.utils import module_utils
+
+    lazy = getattr(module_utils, "tensorflow", None)
+    if lazy is not None and hasattr(lazy, "_available"):  # a Keras without it just imports TensorFlow
+        lazy._available = False
 
 
 def import_tensorflow():

@@ -10,8 +10,10 @@ import sys
 
 from ganspec import __version__, exitcodes
 from ganspec.backend import BACKENDS
-from ganspec.commands.language import cmd_diff, cmd_explain, cmd_fmt, cmd_schema, cmd_validate
-from ganspec.commands.training import cmd_compare, cmd_eval, cmd_run, cmd_sample
+
+# `ganspec export --format`: the writers of ganspec.run.export.FORMATS (a test keeps the two equal; that
+# module is not imported to build the parser).
+EXPORT_FORMATS = ("keras", "savedmodel", "onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_language_commands(sub)
     _add_training_commands(sub)
+    _add_export_command(sub)
+    _add_data_commands(sub)
+    _add_tooling_commands(sub)
     for command in sub.choices.values():
         command.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                              help="load a plugin: a module name or a .py file (repeatable; also "
@@ -30,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_exclude(parser) -> None:
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                        help="skip matching files or folders in folder walks (which already skip hidden folders "
-                             "and run directories); repeatable")
+                        help="skip matching files or folders in folder walks (which already skip hidden folders, "
+                             "run directories and what git ignores); repeatable")
+    parser.add_argument("--no-ignore", action="store_true",
+                        help="folder walks also take files that git ignores (.gitignore and the excludes files)")
 
 
 def _add_language_commands(sub) -> None:
@@ -41,14 +48,14 @@ def _add_language_commands(sub) -> None:
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     _add_exclude(p)
-    p.set_defaults(func=cmd_validate)
+    p.set_defaults(func="language:cmd_validate")
 
     p = sub.add_parser("diff", help="hyperparameters that differ between two resolved specs")
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--format", choices=("human", "json"), default="human")
     p.add_argument("--metadata", action="store_true", help="also compare description and tags")
-    p.set_defaults(func=cmd_diff)
+    p.set_defaults(func="language:cmd_diff")
 
     p = sub.add_parser("fmt", help="format .gan files in place (or check that they are formatted)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, folders, or - for stdin")
@@ -56,16 +63,16 @@ def _add_language_commands(sub) -> None:
     p.add_argument("--diff", action="store_true", help="change nothing; print what would change as a unified "
                                                        "diff (exit 1 if a file would change)")
     _add_exclude(p)
-    p.set_defaults(func=cmd_fmt)
+    p.set_defaults(func="language:cmd_fmt")
 
     p = sub.add_parser("explain", help="the resolved spec and per-layer shapes and parameter counts")
     p.add_argument("spec")
     p.add_argument("--format", choices=("human", "json"), default="human")
     p.add_argument("--set", action="append", metavar="PATH=VALUE", help="override a value")
-    p.set_defaults(func=cmd_explain)
+    p.set_defaults(func="language:cmd_explain")
 
     p = sub.add_parser("schema", help="JSON Schema of a resolved spec")
-    p.set_defaults(func=cmd_schema)
+    p.set_defaults(func="language:cmd_schema")
 
 
 def _add_training_commands(sub) -> None:
@@ -77,17 +84,37 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--force", action="store_true", help="resume even though the spec changed")
     p.add_argument("--plain", action="store_true", help="plain log lines instead of the live display")
+    p.add_argument("--track", action="append", default=[], metavar="TRACKER[=TARGET]",
+                   help="also log to mlflow[=TRACKING_URI] or wandb[=PROJECT] (repeatable; also $GANSPEC_TRACK, "
+                        "comma-separated; needs the `tracking` extra)")
     _backend_argument(p)
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func="training:cmd_run")
 
-    p = sub.add_parser("sample", help="write a grid of samples from a run's generator")
+    p = sub.add_parser("sample", help="write a picture of samples from a run's generator: a grid, one row "
+                                      "per class, latent interpolations, or 2-D points over the data")
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", type=int, default=64, help="number of samples in the plain grid (default 64)")
+    p.add_argument("-o", "--output", default="samples.png",
+                   help="picture to write; the format follows the extension: .png, .jpg or .jpeg")
+    p.add_argument("--seed", type=int, default=0, help="latent seed: the same seed draws the same picture")
+    p.add_argument("--per-class", type=int, metavar="K",
+                   help="conditional runs: one row per class, K samples each, the same latent points in every row")
+    p.add_argument("--class", dest="classes", type=int, action="append", metavar="C",
+                   help="only class C (repeatable); rows of --per-class (8 each by default) or of --interpolate")
+    p.add_argument("--interpolate", type=int, metavar="STEPS",
+                   help="rows of STEPS latent points between pairs of random points: spherical (slerp, White 2016) "
+                        "for normal priors, linear for uniform and mixture ones, categorical codes and the class "
+                        "held fixed along a row")
+    p.add_argument("--rows", type=int, default=8, metavar="N", help="interpolation rows (default 8)")
+    p.add_argument("--columns", type=int, metavar="N", help="columns of the plain grid (default about square)")
+    p.add_argument("--scale", type=int, metavar="S", help="integer nearest-neighbour upscale of each image "
+                                                          "(default: enough for tiles of at least 64 pixels)")
+    p.add_argument("--padding", type=int, default=2, metavar="PX", help="white pixels between images (default 2)")
+    p.add_argument("--no-labels", action="store_true", help="no class numbers at the left of the rows")
+    p.add_argument("--no-data", action="store_true", help="2-D points: draw the samples without the real data")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
     _backend_argument(p)
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func="training:cmd_sample")
 
     p = sub.add_parser("eval", help="evaluate a run's generator (latest checkpoint, or --checkpoint)")
     p.add_argument("run_dir")
@@ -97,13 +124,69 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
     p.add_argument("--format", choices=("human", "json"), default="human")
     _backend_argument(p)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func="training:cmd_eval")
 
     p = sub.add_parser("compare", help="runs side by side: scores, spec differences, metric curves")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--plot", default="compare.png", help="PNG of metric curves (default compare.png)")
     p.add_argument("--format", choices=("human", "json"), default="human")
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func="training:cmd_compare")
+
+
+def _add_tooling_commands(sub) -> None:
+    p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    p.set_defaults(func="completion:cmd_completion", parser_factory=build_parser)
+
+
+def _add_export_command(sub) -> None:
+    p = sub.add_parser("export", help="write a run's generator as .keras, TensorFlow SavedModel and ONNX files",
+                       description="Writes the generator (the EMA one when the run kept one) of the latest "
+                                   "checkpoint, or --checkpoint, with export.json and README.txt: the inputs "
+                                   "(z, and a one-hot label for conditional runs), the output, the latent prior "
+                                   "and the output's value range. Each file is reloaded and checked to give the "
+                                   "generator's images.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("-o", "--output", metavar="DIR", help="folder to write into (default RUN_DIR/export)")
+    p.add_argument("--format", action="append", choices=EXPORT_FORMATS, dest="formats", metavar="FORMAT",
+                   help=f"{', '.join(EXPORT_FORMATS)} (repeatable; default: every one this installation can "
+                        "write, saying why any other is left out)")
+    p.add_argument("--checkpoint", metavar="NAME", help="a checkpoint folder name, e.g. ckpt-00001000")
+    p.add_argument("--no-ema", action="store_true", help="export the raw generator even if an EMA one exists")
+    _backend_argument(p)
+    p.set_defaults(func="export:cmd_export")
+
+
+def _add_data_commands(sub) -> None:
+    from ganspec.download import DATA_SETS
+
+    data = sub.add_parser("data", help="download the data sets the specs use (MNIST) into the per-user data folder",
+                          description="Relative data paths in specs are looked up next to the spec, then in "
+                                      "$GANSPEC_DATA folders, the working folder and last the per-user data "
+                                      "folder ($GANSPEC_DATA_HOME, else the platform's place for it), which "
+                                      "`ganspec data get` fills.")
+    actions = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    p = actions.add_parser("get", help="download data sets (skipping files already there and verified)")
+    p.add_argument("names", nargs="+", metavar="NAME", choices=sorted(DATA_SETS),
+                   help=f"data set: {', '.join(sorted(DATA_SETS))}")
+    _data_dir_argument(p)
+    p.add_argument("--mirror", action="append", default=[], metavar="URL",
+                   help="also try this mirror first: a base URL (https://, file://) or a folder holding the files "
+                        "under their usual names (repeatable)")
+    p.set_defaults(func="data:cmd_data_get")
+
+    p = actions.add_parser("list", help="the data sets `get` knows, and which are in the data folder")
+    _data_dir_argument(p)
+    p.set_defaults(func="data:cmd_data_list")
+
+    p = actions.add_parser("where", help="print the per-user data folder")
+    p.set_defaults(func="data:cmd_data_where")
+
+
+def _data_dir_argument(parser) -> None:
+    parser.add_argument("--dir", metavar="DIR", help="the data folder (default: the per-user data folder, "
+                                                     "see `ganspec data where`); a data set goes into DIR/NAME")
 
 
 def _backend_argument(parser) -> None:
@@ -119,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         load_plugins(args.plugin)
-        return args.func(args)
+        return command(args.func)(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
@@ -138,6 +221,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganspec: internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in ganspec; set GANSPEC_DEBUG=1 for the traceback.", file=sys.stderr)
         return exitcodes.INTERNAL_ERROR
+
+
+def command(name: str):
+    """The function of a command named "module:function" (a module of ganspec.commands), imported now:
+    a command's imports cost only the commands that use them."""
+    import importlib
+
+    module, function = name.split(":")
+    return getattr(importlib.import_module(f"ganspec.commands.{module}"), function)
 
 
 def _silence_stdout() -> None:

@@ -102,6 +102,9 @@ CODES: dict[str, str] = {
     "E505": "incomparable-runs",
     "E506": "features-unavailable",
     "E507": "extra-not-installed",
+    "E508": "download-failed",
+    "E509": "export-failed",
+    "E510": "tracking-failed",
 }
 
 

@@ -81,9 +81,45 @@ def _load(name: str, importer, what: str, try_it: str) -> object:
 
 
 def _entry_points():
+    if not _may_declare_entry_points():
+        return []
     from importlib.metadata import entry_points
 
     return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def _may_declare_entry_points() -> bool:
+    """False when no installed distribution can declare a `ganspec.plugins` entry point, found by
+    looking for the group's name in the `entry_points.txt` files that `importlib.metadata` would
+    parse. Every command asks, and parsing every distribution's entry points costs more than a spec
+    takes to validate; reading the files for one word does not. Wherever that look could miss a
+    distribution (a zip or egg on the path, a finder of its own on sys.meta_path), the answer is True
+    and `importlib.metadata` decides."""
+    import importlib.machinery
+
+    word = ENTRY_POINT_GROUP.encode()
+    if any(hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder
+           for finder in sys.meta_path):
+        return True
+    for entry in sys.path:
+        root = entry or "."
+        try:
+            names = os.listdir(root)
+        except NotADirectoryError:
+            return True  # a zip file
+        except OSError:
+            continue  # a folder that is not there: importlib.metadata finds nothing in it either
+        if os.path.basename(root).lower().endswith(".egg"):
+            return True
+        for name in names:
+            if name.lower().endswith((".dist-info", ".egg-info")):
+                try:
+                    with open(os.path.join(root, name, "entry_points.txt"), "rb") as file:
+                        if word in file.read():
+                            return True
+                except OSError:
+                    continue  # no entry points (or an egg-info file, which has none)
+    return False
 
 
 def _import_file(path: Path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,9 @@ DATA_ROOT = _data_root()
 if DATA_ROOT.exists():
     os.environ.setdefault("GANSPEC_DATA", str(DATA_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The per-user data folder (`ganspec data get`) is searched too: the tests see an empty one of their own, so
+# that data a developer downloaded cannot change what they find.
+os.environ["GANSPEC_DATA_HOME"] = tempfile.mkdtemp(prefix="ganspec-test-data-home-")
 
 
 def pytest_addoption(parser):

@@ -334,7 +334,7 @@ def test_command_line_mistakes_are_diagnostics(files, capsys):
 
 def test_validate_a_folder_without_specs_says_so(tmp_path, capsys):
     code, out, _ = run(capsys, "validate", str(tmp_path))
-    assert code == exitcodes.UNREADABLE and f"no .gan files in {tmp_path}" in out
+    assert code == exitcodes.INVALID and f"no .gan files found under {tmp_path}" in out
 
 
 def test_diff_shows_what_a_changed_block_changes(tmp_path, capsys):

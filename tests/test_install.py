@@ -3,6 +3,7 @@ extras, and a command that needs a missing one names it (E507, exit 2, no traceb
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,36 @@ from ganspec import exitcodes
 from ganspec.backend import EXTRAS, MissingExtra, missing_modules, require
 from tests.backends.conftest import ganspec
 from tests.conftest import ROOT
+
+TENSORFLOW_PACKAGES = {"tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-datasets", "tf-keras"}
+
+
+def fresh_venv(tmp_path, name: str, requirement: str):
+    """The bin folder of a new venv under tmp_path after `pip install REQUIREMENT` (wheels from the package
+    index pip is configured with); a failed install fails the test under CI and skips it elsewhere."""
+    env_dir = tmp_path / name
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    install = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", requirement],
+                             capture_output=True, text=True, timeout=900)
+    if install.returncode != 0:
+        message = f"cannot install {requirement} into a fresh venv (no package index?):\n{install.stderr[-2000:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return bin_dir
+
+
+def installed_packages(bin_dir) -> set[str]:
+    """The distributions a venv holds, by normalized name."""
+    frozen = subprocess.run([str(bin_dir / "python"), "-m", "pip", "list", "--format", "freeze"],
+                            capture_output=True, text=True)
+    return {line.split("==")[0].lower().replace("_", "-") for line in frozen.stdout.split()}
+
+
+def venv_environment() -> dict:
+    """This process's environment without what would point a venv's ganspec at the checkout or a backend."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_BACKEND")}
 
 
 
@@ -61,23 +92,13 @@ def test_a_closed_pipe_ends_quietly():
 def test_the_core_install_alone_runs_the_language(tmp_path):
     """A fresh venv with only `pip install ganspec` (lark, pydantic, rich) validates, formats, explains and
     diffs the catalogue, and `run` asks for the tensorflow extra."""
-    env_dir = tmp_path / "core"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)], capture_output=True,
-                             text=True, timeout=900)
-    if install.returncode != 0:
-        message = f"cannot install the core into a fresh venv (no package index?):\n{install.stderr[-2000:]}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    frozen = subprocess.run([str(python), "-m", "pip", "list", "--format", "freeze"], capture_output=True, text=True)
-    installed = {line.split("==")[0].lower().replace("_", "-") for line in frozen.stdout.split()}
-    assert not installed & {"tensorflow", "tensorflow-cpu", "keras", "jax", "numpy", "matplotlib", "scipy"}
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KERAS_BACKEND")}
+    bin_dir = fresh_venv(tmp_path, "core", str(ROOT))
+    assert not installed_packages(bin_dir) & {"tensorflow", "tensorflow-cpu", "keras", "jax", "numpy",
+                                              "matplotlib", "scipy"}
+    env = venv_environment()
 
     def core(*argv):
-        return subprocess.run([str(env_dir / "bin" / "ganspec"), *argv], capture_output=True, text=True,
+        return subprocess.run([str(bin_dir / "ganspec"), *argv], capture_output=True, text=True,
                               cwd=tmp_path, env=env, timeout=300)
 
     specs = ROOT / "specs"
@@ -92,3 +113,42 @@ def test_the_core_install_alone_runs_the_language(tmp_path):
     run = core("run", str(specs / "toy" / "ring_wgan_gp.gan"))
     assert run.returncode == exitcodes.INVALID
     assert "E507" in run.stdout + run.stderr and "ganspec[tensorflow]" in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+def test_the_jax_install_trains_without_tensorflow(tmp_path):
+    """A fresh venv with `pip install 'ganspec[jax]'` holds no TensorFlow, and there `ganspec run --backend jax`
+    trains the ring spec: its evaluations, checkpoint, saved models, samples and event file, then `sample`
+    reads the run back (issue 11). tests/test_no_tensorflow.py checks the same run never imports TensorFlow
+    where it is installed."""
+    bin_dir = fresh_venv(tmp_path, "jax", f"{ROOT}[jax]")
+    installed = installed_packages(bin_dir)
+    assert not installed & TENSORFLOW_PACKAGES, sorted(installed & TENSORFLOW_PACKAGES)
+    assert {"jax", "jaxlib", "keras", "tensorboard"} <= installed
+    env = venv_environment()
+
+    def venv_run(*argv):
+        return subprocess.run([str(bin_dir / "ganspec"), *map(str, argv)], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=600)
+
+    find_tensorflow = "import importlib.util; print(importlib.util.find_spec('tensorflow'))"
+    where = subprocess.run([str(bin_dir / "python"), "-c", find_tensorflow], capture_output=True, text=True,
+                           cwd=tmp_path, env=env)
+    assert where.stdout.strip() == "None", where.stdout + where.stderr
+
+    trained = venv_run("run", ROOT / "specs" / "toy" / "ring_wgan_gp.gan", "--backend", "jax", "--plain",
+                       "--iterations", 30, "--out", tmp_path / "runs")
+    assert trained.returncode == exitcodes.OK, trained.stdout[-3000:] + trained.stderr[-3000:]
+    assert "backend: jax (from --backend" in trained.stdout
+    (run,) = (tmp_path / "runs").iterdir()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r["iteration"] for r in records if "modes_covered" in r.get("evaluation", {})]
+    assert evaluated == [0, 30], records[-2:]
+    for name in ("checkpoints/ckpt-00000030/generator.weights.h5", "checkpoints/ckpt-00000030/state.json",
+                 "models/generator.keras", "models/critic.keras", "samples/latest.png", "summary.json"):
+        assert (run / name).exists(), name
+    assert list((run / "tensorboard").iterdir())
+
+    sampled = venv_run("sample", run, "--backend", "jax", "-n", 16, "-o", tmp_path / "sampled.png")
+    assert sampled.returncode == exitcodes.OK, sampled.stdout[-3000:] + sampled.stderr[-3000:]
+    assert (tmp_path / "sampled.png").stat().st_size > 0

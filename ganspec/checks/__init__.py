@@ -12,6 +12,7 @@ from pathlib import Path
 from ganspec.checks.auxiliary import check_auxiliary_losses, check_heads
 from ganspec.checks.conditioning import check_generator_options, check_latent_chunks, check_shared_embedding
 from ganspec.diagnostics import Diagnostic, Span, error, warning
+from ganspec.download import missing_file_hint
 from ganspec.ir import components
 from ganspec.ir import layers as L
 from ganspec.ir.datashape import find_data_file, sample_shape
@@ -47,8 +48,7 @@ def check_data_files(ctx: Context):
             continue
         for arg, path in source.paths().items():
             if find_data_file(path, ctx.spec_dir) is None:
-                yield warning("W406", f"data file not found: {path}", ctx.span(source, arg),
-                              "relative paths are looked up next to the spec, then in $GANSPEC_DATA folders")
+                yield warning("W406", f"data file not found: {path}", ctx.span(source, arg), missing_file_hint(path))
 
 
 def check_reference_shape(ctx: Context):

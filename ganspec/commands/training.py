@@ -39,6 +39,9 @@ def cmd_run(args) -> int:
     spec = _activate_backend(report, spec, args.backend)
     if spec is None:
         return report.exit_code
+    trackers = _trackers(report, args)
+    if trackers is None:
+        return report.exit_code
     run = _resume_or_create(report, run, spec, files, spec_dir, args)
     if run is None:
         return report.exit_code
@@ -47,7 +50,7 @@ def cmd_run(args) -> int:
     from ganspec.run.display import make_display
     from ganspec.run.trainer import Trainer, summarize
 
-    trainer = Trainer(spec, run, spec_dir, make_display(force_plain=args.plain))
+    trainer = Trainer(spec, run, spec_dir, make_display(force_plain=args.plain), callbacks=trackers)
     try:
         trainer.prepare()
     except SpecError as exc:
@@ -58,7 +61,11 @@ def cmd_run(args) -> int:
             report.print(f"resuming {run.path} at iteration {trainer.iteration}")
         else:
             report.print(f"{run.path} has no checkpoint yet: starting from the beginning")
-    outcome = trainer.train(spec.train.iterations)
+    try:
+        outcome = trainer.train(spec.train.iterations)
+    except SpecError as exc:  # a tracker that could not start (E510): nothing was trained
+        report.add(exc.diagnostics)
+        return report.exit_code
     report.outcome = outcome.code
     if outcome.message:
         report.print(outcome.message)
@@ -66,6 +73,18 @@ def cmd_run(args) -> int:
         report.print(summary_table(summarize(trainer.history, trainer.evaluations, outcome.iteration)))
     report.print(f"run directory: [bold]{run.path}[/]")
     return report.exit_code
+
+
+def _trackers(report: Report, args):
+    """The tracker callbacks that --track and $GANSPEC_TRACK ask for, or None after reporting an unknown
+    one (E500) or a missing library (E507). Imports Keras: call it after the backend is chosen."""
+    from ganspec.run.tracking import from_options, options_from_environment
+
+    try:
+        return from_options([*getattr(args, "track", []), *options_from_environment()])
+    except SpecError as exc:
+        report.add(exc.diagnostics)
+        return None
 
 
 def _spec_to_run(report: Report, args, overrides, run):
@@ -114,27 +133,113 @@ def _resume_or_create(report: Report, run, spec, files, spec_dir, args):
 
 
 def cmd_sample(args) -> int:
-    """Write a grid (images) or a scatter plot (points) of samples from a run's generator."""
+    """Write a picture of samples from a run's generator: a grid, one row per class (--per-class, --class),
+    latent interpolations (--interpolate), or 2-D points drawn over the run's data."""
     report = Report()
     run = _open_run(report, args.run_dir)
     if run is None:
         return report.exit_code
-    spec = _activate_backend(report, run.resolved_spec(), args.backend)
-    if spec is None:
+    spec = _activate_backend(report, run.resolved_spec(), args.backend)  # first: it checks the extras are there
+    if spec is None or not _sample_arguments_fit(report, run, spec, args):
         return report.exit_code
     loaded = _load_generator(report, run, spec, None, args.no_ema)
     if loaded is None:
         return report.exit_code
 
-    from ganspec.run.images import image_grid, save_png, scatter
-    from ganspec.run.sampling import generate
+    from ganspec.run.images import save_picture
 
     generator, name, iteration = loaded
-    fake = generate(spec, generator, args.n, seed=args.seed)
-    picture = image_grid(fake, tuple(spec.data.scale or (0, 1))) if fake.ndim == 4 else scatter(fake)
-    save_png(picture, Path(args.output))
-    report.print(f"wrote {args.output}: {args.n} samples from {name} at iteration {iteration}")
+    picture, what = _sample_picture(report, run, spec, generator, args)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_picture(picture, output)
+    report.print(f"wrote {args.output}: {what} from {name} at iteration {iteration}")
     return report.exit_code
+
+
+SAMPLE_PER_CLASS_DEFAULT = 8
+
+
+def _sample_arguments_fit(report: Report, run, spec, args) -> bool:
+    """Whether the sample options make sense together and for this run; each misfit reported (E500)."""
+    from ganspec.run.images import PICTURE_FORMATS, picture_format
+    from ganspec.run.sampling import check_classes
+
+    if picture_format(Path(args.output)) is None:
+        report.error("E500", f"cannot write {args.output}: the format follows the extension, "
+                             f"one of {', '.join(PICTURE_FORMATS)}")
+    least = {"-n": (args.n, 1), "--per-class": (args.per_class, 1), "--interpolate": (args.interpolate, 2),
+             "--rows": (args.rows, 1), "--columns": (args.columns, 1), "--scale": (args.scale, 1),
+             "--padding": (args.padding, 0)}
+    for flag, (value, minimum) in least.items():
+        if value is not None and value < minimum:
+            report.error("E500", f"{flag} must be at least {minimum}, not {value}")
+    by_class = args.per_class is not None or (args.classes is not None and args.interpolate is None)
+    if by_class and args.interpolate is not None:
+        report.error("E500", "--per-class and --interpolate draw different pictures: choose one",
+                     hint="`--interpolate STEPS --class C` holds class C along every interpolation row")
+    if args.columns is not None and (by_class or args.interpolate is not None):
+        report.error("E500", "--columns sets the width of the plain grid; a class row has --per-class "
+                             "columns and an interpolation row --interpolate columns")
+    if (by_class or args.classes is not None) and spec.conditional is None:
+        flag = "--per-class" if args.per_class is not None else "--class"
+        report.error("E500", f"{flag} needs a conditional run, but {run.path} was trained without a "
+                             "`conditional` block", hint="use -n N for a grid of samples, or --interpolate STEPS")
+    elif args.classes is not None:
+        try:
+            check_classes(spec, args.classes)
+        except ValueError as exc:
+            report.error("E500", f"--class: {exc}")
+    return not report.failed
+
+
+def _sample_picture(report: Report, run, spec, generator, args):
+    """(the picture the sample options ask for, a few words saying what it shows)."""
+    import numpy as np
+
+    from ganspec.run import images
+    from ganspec.run import sampling
+
+    sampler = sampling.Sampler(spec, generator)
+    if args.interpolate is not None:
+        rows = sampling.interpolation_rows(spec, sampler, args.rows, args.interpolate, args.seed, args.classes)
+        labels = sampling.row_classes(spec, len(rows), args.classes)
+        what = f"{args.rows} interpolations of {args.interpolate} steps, {sampling.describe_interpolation(spec)}"
+    elif args.per_class is not None or args.classes is not None:
+        per_class = args.per_class or SAMPLE_PER_CLASS_DEFAULT
+        rows = sampling.class_rows(spec, sampler, per_class, args.seed, args.classes)
+        labels = sampling.check_classes(spec, args.classes)
+        what = f"{len(rows)} classes x {per_class} samples"
+    else:
+        rows, labels, what = None, None, f"{args.n} samples"
+    fake = rows.reshape(-1, *rows.shape[2:]) if rows is not None else sampler(args.n, args.seed)
+    value_range = tuple(spec.data.scale or (0.0, 1.0))
+    if fake.ndim == 4 and rows is not None:
+        row_labels = [str(c) for c in labels] if labels is not None and not args.no_labels else None
+        return images.rows_grid(rows, value_range, args.scale, args.padding, row_labels), what
+    if fake.ndim == 4:
+        scale = args.scale or images.auto_scale(*fake.shape[1:3])
+        return images.image_grid(fake, value_range, args.columns, args.padding, scale), what
+    groups = None
+    if rows is not None:  # points: a colour per class, or per interpolation path
+        by_row = labels if args.interpolate is None else range(len(rows))
+        groups = np.repeat(np.asarray(list(by_row)), rows.shape[1])
+    overlay = None if args.no_data else _sample_data_overlay(report, run, spec, args.seed)
+    picture = images.scatter(fake, overlay.points if overlay else None, groups=groups,
+                             joined=args.interpolate is not None, modes=overlay.modes if overlay else None,
+                             mode_radius=overlay.mode_radius if overlay else 0.0)
+    return images.upscale(picture, args.scale or 1), what
+
+
+def _sample_data_overlay(report: Report, run, spec, seed: int):
+    """The run's real points to draw under 2-D samples, or None with a note when its data cannot be read."""
+    from ganspec.run.sampling import data_overlay
+
+    try:
+        return data_overlay(spec, _stored_spec_dir(run), seed=seed + 3)
+    except SpecError as exc:
+        report.note(f"drawing the samples without the data, which cannot be read: {exc.diagnostics[0].message}")
+        return None
 
 
 def cmd_eval(args) -> int:
@@ -274,8 +379,7 @@ def _unknown_kinds(run) -> list[str]:
 
 def _stored_spec_dir(run) -> Path:
     """The folder the run's spec was read from: relative data paths start there."""
-    pointer = run.path / "spec_dir"
-    return Path(pointer.read_text().strip()) if pointer.exists() else run.path
+    return run.spec_dir
 
 
 def _activate_backend(report: Report, spec, flag):
@@ -298,14 +402,8 @@ def _activate_backend(report: Report, spec, flag):
 def _load_generator(report: Report, run, spec, checkpoint_name, no_ema):
     """(generator with a checkpoint's weights, which weights, iteration), or None after reporting that
     there is no such checkpoint (E503)."""
-    from ganspec.networks import build_generator
-
-    folder = run.checkpoints / checkpoint_name if checkpoint_name else run.latest_checkpoint()
-    if folder is None or not (folder / "state.json").exists():
-        choices = ", ".join(p.name for p in run.list_checkpoints()) or "none yet"
-        report.error("E503", f"no such checkpoint in {run.path} (checkpoints: {choices})")
+    try:
+        return run.load_generator(spec, checkpoint_name, ema=not no_ema)
+    except SpecError as exc:
+        report.add(exc.diagnostics)
         return None
-    generator = build_generator(spec)
-    name = "generator_ema" if (folder / "generator_ema.weights.h5").exists() and not no_ema else "generator"
-    generator.load_weights(str(folder / f"{name}.weights.h5"))
-    return generator, name, json.loads((folder / "state.json").read_text())["iteration"]

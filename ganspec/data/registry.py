@@ -18,8 +18,9 @@ from ganspec.data.dataset import (
 )
 from ganspec.data.errors import bad_data, unreadable
 from ganspec.diagnostics import Span
+from ganspec.download import download_hint
 from ganspec.ir.components import SOURCES, Source
-from ganspec.ir.datashape import data_roots, find_data_file
+from ganspec.ir.datashape import data_roots, find_data_file, user_data_dir
 from ganspec.ir.shapes import crop_problem
 from ganspec.ir.spec import Conditional, Data
 from ganspec.plugins import Implementations
@@ -61,8 +62,11 @@ class Request:
         found = find_data_file(path, self.spec_dir)
         if found is None:
             roots = ", ".join(str(r) for r in data_roots(self.spec_dir))
-            raise unreadable(f"data file not found: {path}", self.span(arg),
-                             f"relative paths are looked up in: {roots} (add folders with $GANSPEC_DATA)")
+            hint = f"relative paths are looked up in: {roots} (add folders with $GANSPEC_DATA)"
+            fetch, user = download_hint(path), user_data_dir()
+            if fetch is not None:
+                hint += f"; {fetch}" + (f" into {user}" if user is not None else "")
+            raise unreadable(f"data file not found: {path}", self.span(arg), hint)
         return found
 
 

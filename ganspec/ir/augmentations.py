@@ -6,8 +6,6 @@ in the critic's and in the generator's update. The maths is in `ganspec.train.au
 follows the authors' code (mit-han-lab/data-efficient-gans, DiffAugment_tf.py).
 """
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal
 
 from pydantic import Field

@@ -10,8 +10,6 @@ weight. The training half (one small `keras.ops` function per loss) is `ganspec.
     }
 """
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import Field

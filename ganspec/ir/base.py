@@ -1,15 +1,13 @@
 """Base classes of the typed spec (IR) and the registries that extend it.
 
 Every IR node is a frozen pydantic model with `extra="forbid"`. Source spans are
-private attributes, so `model_dump()` (and therefore `diff`) sees meaning only.
+attributes outside the fields, so `model_dump()` (and therefore `diff`) sees meaning only.
 """
-
-from __future__ import annotations
 
 from contextvars import ContextVar
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError, PydanticKnownError, core_schema
 
 from ganspec.diagnostics import Span
@@ -18,10 +16,15 @@ from ganspec.diagnostics import Span
 class Node(BaseModel):
     """A typed spec node; remembers where in the source it came from."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: a class's validator is built when it first validates, so `validate` pays only for the
+    # classes its specs use (dozens of registered components stay unbuilt).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-    _span: Span | None = PrivateAttr(default=None)
-    _field_spans: dict = PrivateAttr(default_factory=dict)
+    # Where the node was written: set by `located`, kept outside the fields, so that `model_dump()`,
+    # `diff` and equality see meaning only. Plain attributes, not pydantic private attributes: those
+    # cost a call chain as deep as the class hierarchy on every node built.
+    _span: ClassVar[Span | None] = None
+    _field_spans: ClassVar[dict | None] = None
 
     @property
     def span(self) -> Span | None:
@@ -37,13 +40,14 @@ class Node(BaseModel):
 
     def field_span(self, name: str) -> Span | None:
         """Span of one field's value, or the node's own span when it was defaulted."""
-        return self._field_spans.get(name, self._span)
+        spans = self._field_spans
+        return self._span if spans is None else spans.get(name, self._span)
 
     def located(self, span: Span | None, field_spans: dict | None = None):
-        """Attach source positions (private, outside model_dump)."""
-        self._span = span
+        """Attach source positions (outside model_dump); returns the node."""
+        object.__setattr__(self, "_span", span)  # the node is frozen; its position is not its meaning
         if field_spans:
-            self._field_spans = dict(field_spans)
+            object.__setattr__(self, "_field_spans", dict(field_spans))
         return self
 
 

@@ -5,8 +5,6 @@ Each is a small typed model with paper defaults and a citation. The training cod
 (ganspec.train) looks up the implementation of each by its `kind`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator

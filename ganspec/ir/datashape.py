@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import sys
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,8 @@ IDX_DTYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "
 
 
 def data_roots(spec_dir: str | Path | None) -> list[Path]:
-    """Folders searched for relative data paths: the spec's folder, then $GANSPEC_DATA entries."""
+    """Folders searched for relative data paths, in order: the spec's folder, the $GANSPEC_DATA
+    entries, the working folder, then the per-user data folder that `ganspec data get` fills."""
     roots = []
     if spec_dir is not None:
         roots.append(Path(spec_dir))
@@ -24,7 +26,40 @@ def data_roots(spec_dir: str | Path | None) -> list[Path]:
         if entry:
             roots.append(Path(entry))
     roots.append(Path.cwd())
+    user = user_data_dir()
+    if user is not None:
+        roots.append(user)
     return roots
+
+
+def user_data_dir() -> Path | None:
+    """The per-user data folder, which `ganspec data get` fills: $GANSPEC_DATA_HOME, else
+    `ganspec/data` in the platform's place for a user's application data (Linux
+    `$XDG_DATA_HOME` or `~/.local/share`, macOS `~/Library/Application Support`, Windows
+    `%LOCALAPPDATA%`). None when there is no home folder to put it in."""
+    chosen = os.environ.get("GANSPEC_DATA_HOME")
+    if chosen:
+        return Path(os.path.expanduser(chosen))
+    base = _application_data_home()
+    return base / "ganspec" / "data" if base is not None else None
+
+
+def _application_data_home() -> Path | None:
+    """Where the platform keeps a user's application data (what platformdirs calls user_data_dir)."""
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"])
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if sys.platform not in ("win32", "darwin") and os.path.isabs(xdg):  # a relative one is invalid: ignored
+        return Path(xdg)
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):  # no $HOME and no password entry (some containers)
+        return None
+    if sys.platform == "win32":
+        return home / "AppData" / "Local"
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support"
+    return home / ".local" / "share"
 
 
 def find_data_file(path: str, spec_dir: str | Path | None) -> Path | None:

@@ -15,8 +15,6 @@ Keras' `compute_fans` gives the same numbers on its kernel layouts. The scaled n
 (`xavier_normal_`, `kaiming_normal_`); Keras' own defaults of those names truncate.
 """
 
-from __future__ import annotations
-
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator

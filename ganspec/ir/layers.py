@@ -6,8 +6,6 @@ without TensorFlow, so `validate` and `explain` can check a network statically.
 Counts follow Keras 3's own layers so they can be compared with built models.
 """
 
-from __future__ import annotations
-
 import math
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -691,10 +689,14 @@ class Softmax(Layer):
 # ---- blocks: layers that hold a stack of layers ------------------------------------------
 
 WRAPPERS = Registry("block")
+# Any layer or block registered when a spec is validated, plugins' included (`ganspec.ir.base.Registered`).
+# Defined before the blocks that hold layer stacks, so that their fields are complete when they are
+# defined: no `model_rebuild`, and each block's validator is built only when a spec first uses it.
+AnyLayer = Annotated[Layer, Registered(LAYERS, WRAPPERS)]
 
 
 class Block(Layer):
-    layers: tuple["AnyLayer", ...] = ()
+    layers: tuple[AnyLayer, ...] = ()
 
     def flat(self):
         return self.layers
@@ -729,7 +731,7 @@ class Residual(Block):
     3x3), `[]` (the identity, required)."""
 
     kind: Literal["residual"] = "residual"
-    shortcut: Optional[tuple["AnyLayer", ...]] = None
+    shortcut: Optional[tuple[AnyLayer, ...]] = None
 
     def stacks(self):
         return (self.layers,) if self.shortcut is None else (self.layers, self.shortcut)
@@ -800,12 +802,6 @@ class Head(Block):
 
     def after(self, shape, out):
         return shape  # the stack goes on from the features the head read
-
-
-# Any layer or block registered when a spec is validated, plugins' included (`ganspec.ir.base.Registered`).
-AnyLayer = Annotated[Layer, Registered(LAYERS, WRAPPERS)]
-for _cls in WRAPPERS.items.values():
-    _cls.model_rebuild()  # their `layers` (and `shortcut`) name AnyLayer before it is defined
 
 
 # ---- walking a stack -----------------------------------------------------------------------

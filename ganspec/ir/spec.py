@@ -4,8 +4,6 @@ A resolved `Spec` states every value that will be used; `Spec.model_json_schema(
 is the JSON Schema (`ganspec schema`).
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal, Optional
 
 from pydantic import Field, field_validator

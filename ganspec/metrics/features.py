@@ -16,7 +16,7 @@ Extractors (one entry each in `EXTRACTORS`):
   graph that published FID/IS numbers used, so scores are comparable only with each other.
 
 Every extractor names itself and the sha256 of its weights file, so scores record exactly what
-computed them. TensorFlow is imported only when an extractor is built.
+computed them. Keras (never TensorFlow itself) is imported only when an extractor is built.
 """
 
 from __future__ import annotations

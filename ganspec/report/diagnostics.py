@@ -76,7 +76,11 @@ def print_rich(console, diag: Diagnostic, sources: SourceCache) -> None:
     for line in lines[1:]:
         style = None
         if source_line and line.startswith(source_line):  # the quoted source, highlighted as .gan code
-            console.print(Text(source_line) + _highlighted(line[len(source_line):]), highlight=False)
+            code = line[len(source_line):]
+            # Colours only where they show: without a colour system (output to a file or a pipe) the
+            # plain text is the same, and Pygments and rich.syntax are never imported.
+            shown = _highlighted(code) if console.color_system else _unhighlighted(code)
+            console.print(Text(source_line) + shown, highlight=False)
             continue
         if line.lstrip().startswith("-->"):
             style = "cyan"
@@ -97,6 +101,16 @@ def _highlighted(code: str):
     from ganspec.syntax.lexer import GanLexer
 
     text = Syntax(code, GanLexer(), theme="ansi_dark", background_color="default").highlight(code)
+    text.rstrip()
+    return text
+
+
+def _unhighlighted(code: str):
+    """The text `_highlighted` gives, without its colours: Pygments drops a leading byte-order mark, and
+    the trailing whitespace goes."""
+    from rich.text import Text
+
+    text = Text(code[1:] if code.startswith("\ufeff") else code)
     text.rstrip()
     return text
 

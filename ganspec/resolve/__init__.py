@@ -56,7 +56,7 @@ def resolve_document(doc: ast.Document, overrides: list[tuple[str, str]] | None 
         except Abort:
             pass  # reported
         else:
-            spec._span = doc.experiment.name_span
+            spec.located(doc.experiment.name_span)
     return Resolved(spec, diags, files, doc)
 
 

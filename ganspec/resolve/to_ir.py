@@ -177,10 +177,11 @@ class Typer(Reporter):
 
     def registered(self, registry: Registry, raw: R.RValue, where: str, field_info) -> Component:
         """A component field, such as `objective` or `optimizer.critic`."""
-        default = field_info.get_default(call_default_factory=True) if field_info is not None else None
-        if isinstance(raw, R.RBlock) and isinstance(default, Component):
-            # `optimizer.critic.lr 1e-3` with no optimizer written: adjust the default one.
-            raw = R.RCall(default.kind, (), {}, raw.span, dict(raw.entries), raw.span)
+        if isinstance(raw, R.RBlock) and field_info is not None:
+            default = field_info.get_default(call_default_factory=True)  # built only when it is needed
+            if isinstance(default, Component):
+                # `optimizer.critic.lr 1e-3` with no optimizer written: adjust the default one.
+                raw = R.RCall(default.kind, (), {}, raw.span, dict(raw.entries), raw.span)
         return self.component(registry, raw, where)
 
     def sequence(self, item_types: tuple, raw: R.RValue, where: str) -> tuple:

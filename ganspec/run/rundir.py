@@ -38,8 +38,11 @@ class RunDir:
 
     # creation ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, spec: Spec, files: list[str], out: str | Path | None) -> "RunDir":
-        """A new run folder under `out` (default ./runs), named after the spec and the time."""
+    def create(cls, spec: Spec, files: list[str] | None, out: str | Path | None, spec_dir=None,
+               text: str | None = None) -> "RunDir":
+        """A new run folder under `out` (default ./runs), named after the spec and the time. The spec
+        is copied from its `files` (the main one first, then those it extends), or written from `text`
+        when it was given as text; `spec_dir` is where its relative data paths start."""
         base = Path(out) if out is not None else Path("runs")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = base / f"{spec.name}-{stamp}"
@@ -49,16 +52,26 @@ class RunDir:
             path = base / f"{spec.name}-{stamp}-{n}"
         path.mkdir(parents=True)
         run = cls(path)
-        main = Path(files[0])
-        shutil.copyfile(main, path / "spec.gan")
-        if len(files) > 1:
+        if files:
+            shutil.copyfile(Path(files[0]), path / "spec.gan")
+        else:
+            (path / "spec.gan").write_text(text or "", encoding="utf-8")
+        if files and len(files) > 1:
             (path / "spec").mkdir()
             for f in files[1:]:
                 shutil.copyfile(f, path / "spec" / Path(f).name)
+        if spec_dir is not None:
+            (path / "spec_dir").write_text(str(Path(spec_dir).resolve()) + "\n")
         run.write_json("resolved.json", spec.model_dump(mode="json"))
         for sub in ("samples", "checkpoints", "models"):
             (path / sub).mkdir()
         return run
+
+    @property
+    def spec_dir(self) -> Path:
+        """The folder the run's spec was read from: its relative data paths start there."""
+        pointer = self.path / "spec_dir"
+        return Path(pointer.read_text().strip()) if pointer.exists() else self.path
 
     def write_json(self, name: str, data) -> None:
         atomic_write(self.path / name, json.dumps(data, indent=2) + "\n")
@@ -110,6 +123,27 @@ class RunDir:
         for old in self.list_checkpoints()[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final
+
+    def checkpoint(self, name: str | None = None) -> Path:
+        """The checkpoint folder called `name`, or the latest one; SpecError (E503) when there is none."""
+        from ganspec.diagnostics import SpecError, error
+
+        folder = self.checkpoints / name if name else self.latest_checkpoint()
+        if folder is None or not (folder / "state.json").exists():
+            choices = ", ".join(p.name for p in self.list_checkpoints()) or "none yet"
+            raise SpecError(error("E503", f"no such checkpoint in {self.path} (checkpoints: {choices})"))
+        return folder
+
+    def load_generator(self, spec: Spec, name: str | None = None, ema: bool = True):
+        """(generator with a checkpoint's weights, which weights, iteration): the EMA generator when the
+        run kept one and `ema`, else the trained one. The backend must be active (ganspec.backend)."""
+        from ganspec.networks import build_generator
+
+        folder = self.checkpoint(name)
+        generator = build_generator(spec)
+        which = "generator_ema" if ema and (folder / "generator_ema.weights.h5").exists() else "generator"
+        generator.load_weights(str(folder / f"{which}.weights.h5"))
+        return generator, which, json.loads((folder / "state.json").read_text())["iteration"]
 
     def list_checkpoints(self) -> list[Path]:
         return sorted(p for p in self.checkpoints.glob("ckpt-*") if p.is_dir())

@@ -1,9 +1,11 @@
 """The training loop of `ganspec run`: data -> compiled step -> observers, checkpoints, evaluation.
 
-Side effects (display, metrics.jsonl, TensorBoard, images, checkpoints) all happen
-here, between compiled iterations, never inside the step. Exit codes: 0 finished,
-130 interrupted (a checkpoint was saved), 3 stopped on NaN/Inf (the last good
-checkpoint is kept), 2 invalid spec or data.
+Side effects (display, metrics.jsonl, TensorBoard, images, checkpoints, callbacks) all
+happen here, between compiled iterations, never inside the step. Exit codes: 0 finished
+(or stopped early by a callback, with a checkpoint saved), 130 interrupted (a checkpoint
+was saved), 3 stopped on NaN/Inf (the last good checkpoint is kept), 2 invalid spec or data.
+Callbacks (Keras ones and `ganspec.run.callbacks.GanCallback`) are called as that module
+describes: an epoch is one log interval, `self.model` is the generator.
 """
 
 from __future__ import annotations
@@ -77,15 +79,20 @@ class StopSignals:
 
 
 class Trainer:
-    """Runs one spec in one run directory, from scratch or from its latest checkpoint."""
+    """Runs one spec in one run directory, from scratch or from its latest checkpoint.
 
-    def __init__(self, spec: Spec, run: RunDir, spec_dir, display: Display):
+    `callbacks`: `keras.callbacks.Callback` objects (or anything with their methods), called as
+    `ganspec.run.callbacks` describes; a `TensorBoardHParams` one is always added first."""
+
+    def __init__(self, spec: Spec, run: RunDir, spec_dir, display: Display, callbacks=()):
         self.spec = spec
         self.run = run
         self.spec_dir = spec_dir
         self.display = display
+        self.callbacks = list(callbacks)
         self.history: list[dict] = []
         self.evaluations: list[dict] = []
+        self._hooks = None  # the RunCallbacks of the train() in progress
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -142,7 +149,46 @@ class Trainer:
     # ---- the loop ------------------------------------------------------------------------
 
     def train(self, total: int) -> Outcome:
+        """Train up to iteration `total`, calling the callbacks around and along the way."""
+        self._hooks = hooks = self._run_callbacks(total)
+        self._stopped_early = False
+        outcome = None
+        try:
+            hooks.begin(self.run.path, self.spec, self._spec_text())
+            outcome = self._train(total)
+        finally:
+            self._hooks = None
+            hooks.end(self._status(outcome))
+        return outcome
+
+    def _run_callbacks(self, total: int):
+        from ganspec.run.callbacks import RunCallbacks, TensorBoardHParams, count_epochs
+        from ganspec.metrics import scores
+
+        log_every = self.spec.train.log_every
+        first_epoch = count_epochs(self.run.read_metrics(), self.iteration)
+        log_points = max(0, total // log_every - self.iteration // log_every) + (total % log_every > 0)
+        params = {"verbose": 0, "epochs": first_epoch + log_points, "steps": log_every, "iterations": total}
+        latest = scores(self.evaluations[-1]) if self.evaluations else None
+        return RunCallbacks([TensorBoardHParams(self._writer()), *self.callbacks], self.step.generator,
+                            first_epoch=first_epoch, latest_scores=latest, params=params)
+
+    def _spec_text(self) -> str:
+        """The spec as written (spec.gan in the run directory), else the resolved spec's JSON."""
+        written = self.run.path / "spec.gan"
+        return (written if written.exists() else self.run.path / "resolved.json").read_text(encoding="utf-8")
+
+    def _status(self, outcome: Outcome | None) -> str:
+        """How the run ended, in the words of `ganspec.run.callbacks.STATUSES`."""
+        if outcome is None:
+            return "failed"
+        if outcome.code == exitcodes.OK:
+            return "stopped" if self._stopped_early else "finished"
+        return {exitcodes.INTERRUPTED: "interrupted", exitcodes.DIVERGED: "diverged"}.get(outcome.code, "failed")
+
+    def _train(self, total: int) -> Outcome:
         spec = self.spec
+        hooks = self._hooks
         log_every = spec.train.log_every
         meter = RateMeter()
         self.display.start(spec.name, total, self.iteration, str(self.run.path))
@@ -161,15 +207,24 @@ class Trainer:
                     self.data_position += schedule.real_batches(self.iteration)
                     self.iteration += 1
                     last = self.iteration == total
+                    scalars = None
                     if self.iteration % log_every == 0 or last:
                         scalars = {name: float(value) for name, value in pending.items()}
                         if not self._observe(scalars, meter.mark(self.iteration)):
                             return self._stopped_on_nan()
-                    if self.iteration % spec.train.checkpoint_every == 0 or last:
+                        hooks.logged(self.iteration, scalars)
+                    saved = self.iteration % spec.train.checkpoint_every == 0 or last
+                    if saved:
                         self._check_finite(pending)
                         self.save()
                     if self.iteration % spec.evaluate.every == 0 or last:
                         self.evaluate()
+                    if scalars is not None:
+                        if len(hooks.callbacks) > 1:  # a callback of the user's may read the weights
+                            self.step.sync()
+                        hooks.epoch_end(self.iteration, scalars)
+                    if hooks.stop_requested() and not last:
+                        return self._stop_early(pending, saved)
             except (KeyboardInterrupt, _Stop):
                 if pending is not None and not self._finite(pending):
                     return self._stopped_on_nan()
@@ -184,6 +239,20 @@ class Trainer:
         self._finish()
         return Outcome(exitcodes.OK, self.run.path, self.iteration, self.history[-1] if self.history else {},
                        self.evaluations)
+
+    def _stop_early(self, pending, saved: bool) -> Outcome:
+        """A callback set `model.stop_training` (EarlyStopping's way): checkpoint, final models, summary."""
+        if not saved:
+            self._check_finite(pending)
+            self.save()
+        self._stopped_early = True
+        self.display.stop()
+        self._finish()
+        return Outcome(exitcodes.OK, self.run.path, self.iteration, self.history[-1] if self.history else {},
+                       self.evaluations,
+                       message=f"stopped at iteration {self.iteration}: a callback set model.stop_training; "
+                               f"saved {self.run.latest_checkpoint().name}; continue with "
+                               f"`ganspec run --resume {self.run.path}`")
 
     def _observe(self, scalars: dict, rate: float) -> bool:
         record = {"iteration": self.iteration, "time": time.time(), **scalars}
@@ -243,6 +312,8 @@ class Trainer:
             self.run.log({"iteration": self.iteration, "evaluation": results})
             self._tensorboard_scalars({f"eval/{k}": v for k, v in scores(results).items()})
             self.display.evaluation(self.iteration, shown(results))
+            if self._hooks is not None:
+                self._hooks.evaluated(self.iteration, results)
         return results
 
     def _save_samples(self, sampler, n: int) -> None:
@@ -250,11 +321,16 @@ class Trainer:
         if len(fake.shape) == 4:
             picture = image_grid(fake, tuple(self.spec.data.scale or (0.0, 1.0)))
         else:
-            picture = scatter(fake, self.dataset.sample(min(n, 2000), seed=self.spec.seed + 3))
+            from ganspec.run.sampling import overlay_of
+
+            overlay = overlay_of(self.dataset, 2000, seed=self.spec.seed + 3)
+            picture = scatter(fake, overlay.points, modes=overlay.modes, mode_radius=overlay.mode_radius)
         path = self.run.path / "samples" / f"samples-{self.iteration:08d}.png"
         save_png(picture, path)
         save_png(picture, self.run.path / "samples" / "latest.png")
         self._tensorboard_image(picture)
+        if self._hooks is not None:
+            self._hooks.samples(self.iteration, picture)
 
     def _writer(self):
         if not hasattr(self, "_tb"):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ganspec.diagnostics import Diagnostic, Span, SpecError, error
 from ganspec.syntax import ast
+from ganspec.syntax.grammar_cache import cached_lark
 
 MAX_DEPTH = 64  # brackets nested deeper than this are refused before parsing
 
@@ -57,27 +60,47 @@ def grammar_text() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _lark() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+def _parser() -> tuple[Lark, _ToAst]:
+    """The parser and the builder it calls as it reduces each rule; built once per grammar and Lark
+    version, then loaded from the user's cache (grammar_cache.py)."""
+    builder = _ToAst()
+    # The builder makes the syntax tree while Lark parses, so no parse tree is built and walked after.
+    # Every token is kept (keep_all_tokens): a node's span runs from its first token to its last,
+    # braces and keywords included, which is what Lark's propagate_positions computes, at a fraction
+    # of the cost.
+    lark = cached_lark(grammar_text(), transformer=builder, parser="lalr", keep_all_tokens=True,
+                       maybe_placeholders=False)
+    return lark, builder
 
 
-def _span(file: str, meta_or_token) -> Span:
-    m = meta_or_token
-    return Span(file, m.line, m.column, m.end_line, m.end_column, m.start_pos, m.end_pos)
+_PARSING = threading.Lock()  # the builder holds the file being parsed
 
 
-class _ToAst(Transformer):
-    """One method per grammar rule, each returning one typed node with its span."""
+def _span(file: str, token) -> Span:
+    return Span(file, token.line, token.column, token.end_line, token.end_column, token.start_pos, token.end_pos)
 
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
 
-    def _s(self, meta) -> Span:
-        return _span(self.file, meta)
+class _Parenthesized(NamedTuple):
+    """A call's arguments and its closing parenthesis (where the call ends)."""
 
-    @v_args(meta=True)
-    def start(self, meta, children):
+    args: tuple
+    close: Token
+
+
+class _ToAst:
+    """One method per grammar rule, called by the parser as it reduces the rule, with all of the rule's
+    tokens and its sub-rules already turned into nodes; each returns one typed node with its span.
+    Rules whose name starts with `_` are inlined by Lark into their parent's children."""
+
+    file: str = "<string>"
+
+    def _cover(self, first, last) -> Span:
+        """The span from the start of `first` to the end of `last` (tokens or nodes)."""
+        a = first if first.__class__ is Token else first.span
+        b = last if last.__class__ is Token else last.span
+        return Span(self.file, a.line, a.column, b.end_line, b.end_column, a.start_pos, b.end_pos)
+
+    def start(self, children):
         before, experiment, after = [], None, []
         for child in children:
             if isinstance(child, ast.Experiment):
@@ -88,133 +111,112 @@ class _ToAst(Transformer):
                 after.append(child)
         return (tuple(before), experiment, tuple(after))
 
-    @v_args(meta=True)
-    def experiment(self, meta, children):
-        name = children[0]
-        extends = None
-        items = []
-        for child in children[1:]:
-            if isinstance(child, ast.String) and extends is None and not items:
-                extends = child
-            else:
-                items.append(child)
-        return ast.Experiment(str(name), extends, tuple(items), self._s(meta), _span(self.file, name))
+    def experiment(self, children):  # "experiment" NAME extends? "{" _stmt* "}"
+        name = children[1]
+        extends = children[2] if isinstance(children[2], ast.String) else None
+        items = children[4 if extends is not None else 3:-1]
+        return ast.Experiment(str(name), extends, tuple(items), self._cover(children[0], children[-1]),
+                              _span(self.file, name))
 
-    def extends(self, children):
-        token = children[0]
+    def extends(self, children):  # "extends" STRING
+        token = children[1]
         return ast.String(str(token), _unquote(str(token)), _span(self.file, token))
 
-    @v_args(meta=True)
-    def let_stmt(self, meta, children):
-        return ast.Let(str(children[0]), children[1], self._s(meta))
+    def let_stmt(self, children):  # "let" NAME "=" expr
+        return ast.Let(str(children[1]), children[3], self._cover(children[0], children[3]))
 
-    @v_args(meta=True)
-    def block_def(self, meta, children):
-        name = children[0]
-        params = children[1] if len(children) == 3 else None
-        return ast.BlockDef(str(name), params or (), children[-1], self._s(meta), _span(self.file, name),
-                            parens=params is not None)
+    def block_def(self, children):  # "block" NAME block_params? layer_block
+        name = children[1]
+        params = children[2] if len(children) == 4 else None
+        return ast.BlockDef(str(name), params or (), children[-1], self._cover(children[0], children[-1]),
+                            _span(self.file, name), parens=params is not None)
 
-    def block_params(self, children):
-        return tuple(children)
+    def block_params(self, children):  # "(" (param ("," param)* ","?)? ")"
+        return tuple(c for c in children if c.__class__ is ast.Param)
 
-    @v_args(meta=True)
-    def param(self, meta, children):
-        return ast.Param(str(children[0]), children[1] if len(children) > 1 else None, self._s(meta))
+    def param(self, children):  # NAME (":" expr)?
+        return ast.Param(str(children[0]), children[2] if len(children) > 1 else None,
+                         self._cover(children[0], children[-1]))
 
-    @v_args(meta=True)
-    def setting(self, meta, children):
-        path, path_span = children[0]
-        return ast.Setting(path, children[1], self._s(meta), path_span)
+    def setting(self, children):  # path (expr | block)
+        (path, path_span), value = children
+        span = value.span
+        return ast.Setting(path, value, Span(self.file, path_span.line, path_span.column, span.end_line,
+                                             span.end_column, path_span.start_pos, span.end_pos), path_span)
 
-    @v_args(meta=True)
-    def path(self, meta, children):
-        return tuple(str(c) for c in children), self._s(meta)
+    def path(self, children):  # NAME ("." key)*: the names, and the span of them all
+        return tuple(str(c) for c in children[::2]), self._cover(children[0], children[-1])
 
-    def key(self, children):
-        return str(children[0])
+    def key(self, children):  # the token: a name, or a network's name used as a key
+        return children[0]
 
-    @v_args(meta=True)
-    def block(self, meta, children):
-        return ast.Block(tuple(children), self._s(meta))
+    def block(self, children):  # "{" (inner_setting | let_stmt)* "}"
+        return ast.Block(tuple(children[1:-1]), self._cover(children[0], children[-1]))
 
-    @v_args(meta=True)
-    def network(self, meta, children):
-        role = children[0]
-        options = None
-        if len(children) == 3:
-            options = children[1]
-        return ast.Network(role, options, children[-1], self._s(meta))
+    def network(self, children):  # network_role call_body? layer_block
+        options = children[1].args if len(children) == 3 else None
+        return ast.Network(str(children[0]), options, children[-1], self._cover(children[0], children[-1]))
 
     def network_role(self, children):
-        return str(children[0])
+        return children[0]
 
-    @v_args(meta=True)
-    def layer_block(self, meta, children):
-        return ast.LayerBlock(tuple(children), self._s(meta))
+    def layer_block(self, children):  # "{" _layer_item* "}"
+        return ast.LayerBlock(tuple(children[1:-1]), self._cover(children[0], children[-1]))
 
-    @v_args(meta=True)
-    def layer(self, meta, children):
-        return ast.Layer(self._as_call(children[0]), self._s(meta))
+    def layer(self, children):  # NAME | call
+        return ast.Layer(self._as_call(children[0]), self._cover(children[0], children[0]))
 
-    @v_args(meta=True)
-    def repeat(self, meta, children):
-        return ast.Repeat(children[0], children[1], self._s(meta))
+    def repeat(self, children):  # "repeat" expr layer_block
+        return ast.Repeat(children[1], children[2], self._cover(children[0], children[2]))
 
-    @v_args(meta=True)
-    def wrapper(self, meta, children):
-        return ast.Wrapper(self._as_call(children[0]), children[1], self._s(meta))
+    def wrapper(self, children):  # (NAME | call) layer_block
+        return ast.Wrapper(self._as_call(children[0]), children[1], self._cover(children[0], children[1]))
 
     def _as_call(self, head) -> ast.Call:
         if isinstance(head, ast.Call):
             return head
         return ast.Call(str(head), (), _span(self.file, head), parens=False)
 
-    @v_args(meta=True)
-    def call(self, meta, children):
-        return ast.Call(str(children[0]), children[1], self._s(meta))
+    def call(self, children):  # NAME call_body
+        body = children[1]
+        return ast.Call(str(children[0]), body.args, self._cover(children[0], body.close))
 
-    def call_body(self, children):
-        return tuple(c if isinstance(c, ast.Arg) else ast.Arg(None, c, c.span) for c in children)
+    def call_body(self, children):  # "(" (_arg ("," _arg)* ","?)? ")"
+        args = tuple(c if c.__class__ is ast.Arg else ast.Arg(None, c, c.span)
+                     for c in children[1:-1] if c.__class__ is not Token)
+        return _Parenthesized(args, children[-1])
 
-    @v_args(meta=True)
-    def kwarg(self, meta, children):
-        return ast.Arg(str(children[0]), children[1], self._s(meta))
+    def kwarg(self, children):  # key ":" expr
+        return ast.Arg(str(children[0]), children[2], self._cover(children[0], children[2]))
 
-    @v_args(meta=True)
-    def list(self, meta, children):
-        return ast.ListExpr(tuple(children), self._s(meta))
+    def list(self, children):  # "[" (expr ("," expr)* ","?)? "]"
+        items = tuple(c for c in children[1:-1] if c.__class__ is not Token)
+        return ast.ListExpr(items, self._cover(children[0], children[-1]))
 
-    @v_args(meta=True)
-    def number(self, meta, children):
-        return ast.Number(str(children[0]), self._s(meta))
+    def number(self, children):
+        return ast.Number(str(children[0]), _span(self.file, children[0]))
 
-    @v_args(meta=True)
-    def string(self, meta, children):
+    def string(self, children):
         text = str(children[0])
-        return ast.String(text, _unquote(text), self._s(meta))
+        return ast.String(text, _unquote(text), _span(self.file, children[0]))
 
-    @v_args(meta=True)
-    def symbol(self, meta, children):
-        return ast.Symbol(str(children[0]), self._s(meta))
+    def symbol(self, children):
+        return ast.Symbol(str(children[0]), _span(self.file, children[0]))
 
-    @v_args(meta=True)
-    def paren(self, meta, children):
-        return ast.Paren(children[0], self._s(meta))
+    def paren(self, children):  # "(" expr ")"
+        return ast.Paren(children[1], self._cover(children[0], children[2]))
 
     def _binop(op):
-        @v_args(meta=True)
-        def method(self, meta, children):
-            return ast.BinOp(op, children[0], children[1], self._s(meta))
+        def method(self, children):  # left OPERATOR right
+            return ast.BinOp(op, children[0], children[2], self._cover(children[0], children[2]))
 
         return method
 
     add, sub, mul, div, pow = _binop("+"), _binop("-"), _binop("*"), _binop("/"), _binop("**")
 
     def _unary(op):
-        @v_args(meta=True)
-        def method(self, meta, children):
-            return ast.Unary(op, children[0], self._s(meta))
+        def method(self, children):  # OPERATOR operand
+            return ast.Unary(op, children[1], self._cover(children[0], children[1]))
 
         return method
 
@@ -253,18 +255,14 @@ def parse(text: str, file: str = "<string>") -> ast.Document:
     _check_depth(text, file)
     comments: list[ast.Comment] = []
     try:
-        tree = _parse_collecting(text, comments)
+        before, experiment, after = _parse_collecting(text, file, comments)
     except UnexpectedInput as exc:
         raise SpecError(_syntax_diagnostic(exc, text, file)) from None
-    try:
-        before, experiment, after = _ToAst(file).transform(tree)
-    except VisitError as exc:  # a transformer bug, surfaced as the original error
-        raise exc.orig_exc from None
     return ast.Document(file, text, before, experiment, after, tuple(comments))
 
 
-def _parse_collecting(text: str, comments: list) -> Tree:
-    lark = _lark()
+def _parse_collecting(text: str, file: str, comments: list) -> tuple:
+    lark, builder = _parser()
     # Comments are %ignored by the grammar; a lexer pass collects them for the formatter.
     for match in re.finditer(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*', text):
         token = match.group(0)
@@ -273,25 +271,30 @@ def _parse_collecting(text: str, comments: list) -> Tree:
             line = text.count("\n", 0, pos) + 1
             column = pos - (text.rfind("\n", 0, pos) + 1) + 1
             comments.append(ast.Comment(token.rstrip("\r"), line, column, pos))
-    return lark.parse(text)
+    with _PARSING:
+        builder.file = file
+        return lark.parse(text)
+
+
+_BRACKETS = re.compile(r"[][(){}]")
 
 
 def _check_depth(text: str, file: str) -> None:
+    # Every bracket counts, in strings and comments too, up to a comment on the last line.
+    last_line = text.rfind("\n") + 1
+    comment = text.find("#", last_line)
     depth = 0
-    for pos, char in enumerate(text):
-        if char in "([{":
+    for match in _BRACKETS.finditer(text, 0, len(text) if comment == -1 else comment):
+        if match.group() in "([{":
             depth += 1
             if depth > MAX_DEPTH:
+                pos = match.start()
                 line = text.count("\n", 0, pos) + 1
                 column = pos - (text.rfind("\n", 0, pos) + 1) + 1
                 span = Span(file, line, column, line, column + 1, pos, pos + 1)
                 raise SpecError(error("E013", f"brackets are nested more than {MAX_DEPTH} deep", span))
-        elif char in ")]}":
-            depth = max(0, depth - 1)
-        elif char == "#":
-            end = text.find("\n", pos)
-            if end == -1:
-                break
+        elif depth:
+            depth -= 1
 
 
 def _expected_words(expected) -> list[str]:
