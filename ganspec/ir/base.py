@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError, PydanticKnownError, core_schema
 
 from ganspec.diagnostics import Span
+from ganspec.plugins import spare_pydantic_plugin_scan
+
+spare_pydantic_plugin_scan()  # before the first model is built (ganspec.plugins says why)
 
 
 class Node(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ganspec.diagnostics import Diagnostic, Severity
@@ -94,6 +93,31 @@ def print_rich(console, diag: Diagnostic, sources: SourceCache) -> None:
     console.print()
 
 
+# What rich.text.Text removes from the text it is given (rich.control.strip_control_codes), and tabs,
+# which it expands by cells: text with any of them is left to Rich.
+_RICH_CHANGES = frozenset("\t\x07\x08\x0b\x0c\r")
+
+
+def render_uncoloured(diag: Diagnostic, sources: SourceCache) -> str | None:
+    """What `print_rich` writes on a console without a colour system (output to a file or a pipe),
+    made without Rich: the lines of `render_text`, the quoted source line as `_unhighlighted` gives it,
+    then a blank line. None where Rich could write something else (a tab, a control character Rich
+    drops, a message of several lines), which is then left to `print_rich`."""
+    text = render_text(diag, sources)
+    if "\n" in diag.message or not _RICH_CHANGES.isdisjoint(text):
+        return None
+    lines = text.split("\n")
+    out = [f"{diag.severity.value}[{diag.code}] {diag.name}: {diag.message}"]
+    source_line = f"{diag.span.line} | " if diag.span is not None else None
+    for line in lines[1:]:
+        if source_line and line.startswith(source_line):
+            code = line[len(source_line):]
+            out.append(source_line + (code[1:] if code.startswith("\ufeff") else code).rstrip())
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n\n"
+
+
 def _highlighted(code: str):
     """One line of .gan source as Rich text, coloured by ganspec's Pygments lexer."""
     from rich.syntax import Syntax
@@ -152,4 +176,6 @@ def to_json(results: list[tuple[str, list[Diagnostic]]]) -> str:
         "errors": sum(f["errors"] for f in files),
         "warnings": sum(f["warnings"] for f in files),
     }
+    import json  # here: `validate` writes no JSON unless asked
+
     return json.dumps({"files": files, "summary": summary}, indent=2)

@@ -396,20 +396,20 @@ def _used_at(value, name: str, use: Span):
         return None if span is None else replace(span, via=span.via + ((name, use),))
 
     if isinstance(value, R.RVal):
-        return replace(value, span=mark(value.span))
+        return value._replace(span=mark(value.span))
     if isinstance(value, (R.RList, R.RLayers)):
-        return replace(value, items=tuple(_used_at(v, name, use) for v in value.items), span=mark(value.span))
+        return value._replace(items=tuple(_used_at(v, name, use) for v in value.items), span=mark(value.span))
     if isinstance(value, R.RCall):
-        return replace(value, args=tuple(_used_at(v, name, use) for v in value.args),
-                       kwargs={k: _used_at(v, name, use) for k, v in value.kwargs.items()},
-                       overrides={k: _used_at(v, name, use) for k, v in value.overrides.items()},
-                       span=mark(value.span), name_span=mark(value.name_span))
+        return value._replace(args=tuple(_used_at(v, name, use) for v in value.args),
+                              kwargs={k: _used_at(v, name, use) for k, v in value.kwargs.items()},
+                              overrides={k: _used_at(v, name, use) for k, v in value.overrides.items()},
+                              span=mark(value.span), name_span=mark(value.name_span))
     if isinstance(value, R.RRepeat):
-        return replace(value, count=_used_at(value.count, name, use), body=_used_at(value.body, name, use),
-                       span=mark(value.span))
+        return value._replace(count=_used_at(value.count, name, use), body=_used_at(value.body, name, use),
+                              span=mark(value.span))
     if isinstance(value, R.RWrapper):
-        return replace(value, call=_used_at(value.call, name, use), body=_used_at(value.body, name, use),
-                       span=mark(value.span))
+        return value._replace(call=_used_at(value.call, name, use), body=_used_at(value.body, name, use),
+                              span=mark(value.span))
     return value
 
 

@@ -7,74 +7,124 @@ parent's; any other value replaces). Every value keeps its span for diagnostics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 from ganspec.diagnostics import Span
+from ganspec.syntax.records import SET, Record
 
 
-@dataclass(frozen=True)
-class RVal:
+class RVal(Record):
     """A scalar: number, string, bool, None, or a bare name (`symbol=True`)."""
 
+    __slots__ = ("value", "span", "symbol")
     value: Any
     span: Span
-    symbol: bool = False
+    symbol: bool
+
+    def __init__(self, value, span, symbol=False):
+        SET(self, "value", value)
+        SET(self, "span", span)
+        SET(self, "symbol", symbol)
 
 
-@dataclass(frozen=True)
-class RList:
-    items: tuple["RValue", ...]
+class RList(Record):
+    __slots__ = ("items", "span")
+    items: tuple[RValue, ...]
     span: Span
 
+    def __init__(self, items, span):
+        SET(self, "items", items)
+        SET(self, "span", span)
 
-@dataclass(frozen=True)
-class RCall:
+
+class RCall(Record):
     """`name(args, key: value)`. `overrides` holds values set later by a dotted path."""
 
+    __slots__ = ("name", "args", "kwargs", "span", "overrides", "name_span")
     name: str
-    args: tuple["RValue", ...]
-    kwargs: dict[str, "RValue"]
+    args: tuple[RValue, ...]
+    kwargs: dict[str, RValue]
     span: Span
-    overrides: dict[str, "RValue"] = field(default_factory=dict)
-    name_span: Span | None = None
+    overrides: dict[str, RValue]
+    name_span: Span | None
+
+    def __init__(self, name, args, kwargs, span, overrides=None, name_span=None):
+        SET(self, "name", name)
+        SET(self, "args", args)
+        SET(self, "kwargs", kwargs)
+        SET(self, "span", span)
+        SET(self, "overrides", {} if overrides is None else overrides)
+        SET(self, "name_span", name_span)
 
 
-@dataclass(frozen=True)
-class RRepeat:
-    count: "RValue"
-    body: "RLayers"
+class RRepeat(Record):
+    __slots__ = ("count", "body", "span")
+    count: RValue
+    body: RLayers
     span: Span
 
+    def __init__(self, count, body, span):
+        SET(self, "count", count)
+        SET(self, "body", body)
+        SET(self, "span", span)
 
-@dataclass(frozen=True)
-class RWrapper:
+
+class RWrapper(Record):
+    __slots__ = ("call", "body", "span")
     call: RCall
-    body: "RLayers"
+    body: RLayers
     span: Span
 
+    def __init__(self, call, body, span):
+        SET(self, "call", call)
+        SET(self, "body", body)
+        SET(self, "span", span)
 
-@dataclass(frozen=True)
-class RLayers:
-    items: tuple[Union[RCall, RRepeat, RWrapper], ...]
+
+class RLayers(Record):
+    __slots__ = ("items", "span")
+    items: tuple[RCall | RRepeat | RWrapper, ...]
     span: Span
 
+    def __init__(self, items, span):
+        SET(self, "items", items)
+        SET(self, "span", span)
 
-@dataclass
-class RBlock:
-    entries: dict[str, "RValue"]
+
+class RBlock(Record):
+    """A block of settings; the one mutable raw value (`extends` merges into it in place)."""
+
+    __slots__ = ("entries", "span", "key_spans")
+    entries: dict[str, RValue]
     span: Span
-    key_spans: dict[str, Span] = field(default_factory=dict)
+    key_spans: dict[str, Span]
+
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__
+    __hash__ = None  # mutable, so unhashable (as a dataclass with eq and without frozen)
+
+    def __init__(self, entries, span, key_spans=None):
+        self.entries = entries
+        self.span = span
+        self.key_spans = {} if key_spans is None else key_spans
 
 
-@dataclass(frozen=True, eq=False)
-class RBlockDef:
+class RBlockDef(Record):
     """A `block name(params) { ... }` definition: expanded where it is used, in the scope it was defined in
     (`env`, shared, so variables defined later in that scope are seen too) with its parameters bound."""
 
+    __slots__ = ("definition", "env", "span")
     definition: Any  # ganspec.syntax.ast.BlockDef
     env: dict
     span: Span
+
+    __eq__ = object.__eq__  # the same definition only: compared by identity
+    __hash__ = object.__hash__
+
+    def __init__(self, definition, env, span):
+        SET(self, "definition", definition)
+        SET(self, "env", env)
+        SET(self, "span", span)
 
 
 RValue = Union[RVal, RList, RCall, RLayers, RBlock, RBlockDef]
@@ -99,7 +149,7 @@ def merge(parent: RValue, child: RValue) -> RValue:
             elif key in parent.kwargs:
                 value = merge(parent.kwargs[key], value)
             overrides[key] = value
-        return replace(parent, overrides=overrides)
+        return parent._replace(overrides=overrides)
     return child
 
 

@@ -280,8 +280,21 @@ class Typer(Reporter):
         return layer.located(item.span, layer._field_spans)
 
 
+_UNWRAPPED: dict[int, tuple] = {}  # id(annotation) -> (annotation, what `_unwrap` made of it)
+
+
 def _unwrap(annotation):
-    """(core type, registry, allows None) of a field annotation."""
+    """(core type, registry, allows None) of a field annotation; worked out once per annotation object
+    (fields keep theirs for good), as every value of every spec asks."""
+    known = _UNWRAPPED.get(id(annotation))
+    if known is not None and known[0] is annotation:
+        return known[1]
+    unwrapped = _unwrap_now(annotation)
+    _UNWRAPPED[id(annotation)] = (annotation, unwrapped)  # holding the annotation keeps its id its own
+    return unwrapped
+
+
+def _unwrap_now(annotation):
     registry = None
     optional = False
     while True:

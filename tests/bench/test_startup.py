@@ -113,7 +113,7 @@ def test_in_this_environment_the_quick_look_agrees_with_importlib_metadata():
 def test_the_collector_skips_old_objects_only_while_the_command_runs():
     seen = {}
 
-    @_spare_the_collector
+    @_spare_the_collector()
     def command(args):
         seen["frozen"] = gc.get_freeze_count()
         seen["enabled"] = gc.isenabled()
@@ -126,7 +126,7 @@ def test_the_collector_skips_old_objects_only_while_the_command_runs():
 
 
 def test_objects_frozen_by_someone_else_stay_as_they_were():
-    @_spare_the_collector
+    @_spare_the_collector()
     def command(args):
         return gc.get_freeze_count()
 
@@ -140,7 +140,7 @@ def test_objects_frozen_by_someone_else_stay_as_they_were():
 
 
 def test_a_failing_command_leaves_the_collector_as_it_found_it():
-    @_spare_the_collector
+    @_spare_the_collector()
     def command(args):
         raise ValueError("bad")
 

@@ -330,3 +330,31 @@ def test_the_readme_example_plugin_works(clean, tmp_path, capsys, monkeypatch):
     d_real, d_fake = np.array([[1.5]], "float32"), np.array([[0.25]], "float32")
     assert float(losses.critic(resolved.objective, d_real, d_fake, None)) == pytest.approx(0.75)
     assert float(losses.generator(resolved.objective, d_real, d_fake)) == pytest.approx(0.75)
+
+
+# ---- pydantic's own plugin scan -----------------------------------------------------------------
+
+
+def test_pydantic_is_told_of_no_plugins_only_where_none_can_be_declared(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    site = tmp_path / "site"
+    (site / "other-1.0.dist-info").mkdir(parents=True)
+    (site / "other-1.0.dist-info" / "entry_points.txt").write_text("[console_scripts]\nother = other:main\n")
+    monkeypatch.setattr(sys, "path", [str(site)])
+    monkeypatch.delitem(sys.modules, plugins.PYDANTIC_LOADER, raising=False)
+    try:
+        plugins.spare_pydantic_plugin_scan()
+        loader = sys.modules[plugins.PYDANTIC_LOADER]
+        assert list(loader.get_plugins()) == [] and loader.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"
+        assert not [d for d in importlib.metadata.distributions() if any(
+            ep.group == "pydantic" for ep in d.entry_points)]  # what pydantic would have found
+        sys.modules.pop(plugins.PYDANTIC_LOADER)
+
+        declaring = site / "pydantic_plugin-1.0.dist-info"  # a distribution that may declare one
+        declaring.mkdir()
+        (declaring / "entry_points.txt").write_text("[pydantic]\nmine = my_pydantic_plugin\n")
+        plugins.spare_pydantic_plugin_scan()
+        assert plugins.PYDANTIC_LOADER not in sys.modules  # pydantic looks for itself, as ever
+    finally:
+        sys.modules.pop(plugins.PYDANTIC_LOADER, None)
