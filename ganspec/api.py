@@ -215,16 +215,12 @@ def validate(paths: str | Path | Iterable[str | Path], exclude: Iterable[str] = 
 def _activate(spec, backend: str | None):
     """Switch Keras to the backend asked for (else $KERAS_BACKEND, else the spec's); the spec with
     `train.backend` set to it. Raises InvalidSpec when that backend cannot run here."""
-    from ganspec import backend as backends
+    from ganspec.backend import activate_for_spec
 
-    name, _ = backends.choose(spec.train.backend, backend)
     try:
-        backends.activate(name)
+        return activate_for_spec(spec, backend)[0]
     except SpecError as exc:
         raise InvalidSpec(exc.diagnostics) from None
-    if name != spec.train.backend:
-        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"backend": name})})
-    return spec
 
 
 def _display(display):
@@ -375,9 +371,12 @@ class Run:
 
     def generator(self, checkpoint: str | None = None, ema: bool = True, backend: str | None = None):
         """The Keras generator with a checkpoint's weights (the latest; the EMA ones when kept and `ema`)."""
-        spec = _activate(self.spec, backend)
+        return self._generator(_activate(self.spec, backend), checkpoint, ema)[0]
+
+    def _generator(self, spec, checkpoint: str | None, ema: bool):
+        """(generator, which weights, iteration) of a checkpoint, for a spec whose backend is active."""
         try:
-            return self._dir.load_generator(spec, checkpoint, ema=ema)[0]
+            return self._dir.load_generator(spec, checkpoint, ema=ema)
         except SpecError as exc:
             raise InvalidSpec(exc.diagnostics) from None
 
@@ -388,7 +387,7 @@ class Run:
         from ganspec.run.sampling import generate
 
         spec = _activate(self.spec, backend)
-        return generate(spec, self.generator(checkpoint, ema, backend), n, seed=seed)
+        return generate(spec, self._generator(spec, checkpoint, ema)[0], n, seed=seed)
 
     def sample_grid(self, n: int = 64, seed: int = 0, columns: int | None = None, scale: int | None = None,
                     checkpoint: str | None = None, ema: bool = True, backend: str | None = None):
@@ -426,8 +425,8 @@ class Run:
 
         nodes = [_metric(text) for text in metrics] if metrics is not None else None
         spec = _activate(self.spec, backend)
+        generator, which, iteration = self._generator(spec, checkpoint, ema)
         try:
-            generator, which, iteration = self._dir.load_generator(spec, checkpoint, ema=ema)
             results, skipped = Evaluator(spec, self.spec_dir).run(Sampler(spec, generator), nodes, samples)
         except SpecError as exc:
             raise InvalidSpec(exc.diagnostics) from None

@@ -64,10 +64,10 @@ class MissingExtra(SpecError):
 
 def missing_modules(extra: str) -> list[str]:
     """The modules of an extra that cannot be imported here (looked up, not imported)."""
-    return [name for name in EXTRAS[extra] if not _findable(name)]
+    return [name for name in EXTRAS[extra] if not installed(name)]
 
 
-def _findable(module: str) -> bool:
+def installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a finder that refuses it, or a half-imported module
@@ -103,6 +103,18 @@ def choose(spec_backend: str, flag: str | None = None) -> tuple[str, str]:
     if env in BACKENDS:
         return env, "KERAS_BACKEND"
     return spec_backend, "the spec"
+
+
+def activate_for_spec(spec, flag: str | None = None):
+    """Activate the backend a run of `spec` uses (`choose`): (the spec with `train.backend` set to it,
+    a note saying where the choice came from when it differs from the spec's, else None). Raises
+    BackendError or MissingExtra (SpecErrors) when that backend cannot run here."""
+    name, source = choose(spec.train.backend, flag)
+    activate(name)
+    if name == spec.train.backend:
+        return spec, None
+    note = f"backend: {name} (from {source}; the spec says {spec.train.backend})"
+    return spec.model_copy(update={"train": spec.train.model_copy(update={"backend": name})}), note
 
 
 def current() -> str | None:

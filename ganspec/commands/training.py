@@ -384,18 +384,16 @@ def _stored_spec_dir(run) -> Path:
 
 def _activate_backend(report: Report, spec, flag):
     """Switch Keras to the command's backend; the spec with `train.backend` set to it, or None after
-    reporting why it cannot run there (E501)."""
-    from ganspec.backend import BackendError, MissingExtra, activate, choose
+    reporting why it cannot run there (E501, E507)."""
+    from ganspec.backend import activate_for_spec
 
-    name, source = choose(spec.train.backend, flag)
     try:
-        activate(name)
-    except (BackendError, MissingExtra) as exc:
+        spec, note = activate_for_spec(spec, flag)
+    except SpecError as exc:
         report.add(exc.diagnostics)
         return None
-    if name != spec.train.backend:
-        report.note(f"backend: {name} (from {source}; the spec says {spec.train.backend})")
-        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"backend": name})})
+    if note:
+        report.note(note)
     return spec
 
 

@@ -135,23 +135,23 @@ def _keras_needs(backend: str) -> Diagnostic | None:
 
 
 def _savedmodel_needs(backend: str) -> Diagnostic | None:
-    from ganspec.backend import MissingExtra, _findable
+    from ganspec.backend import MissingExtra, installed
 
     # Both backends write it through TensorFlow (from JAX: jax2tf, which ships with JAX).
-    if _findable("tensorflow"):
+    if installed("tensorflow"):
         return None
     return MissingExtra("tensorflow", "writing a TensorFlow SavedModel", ["tensorflow"]).diagnostics[0]
 
 
 def _onnx_needs(backend: str) -> Diagnostic | None:
-    from ganspec.backend import MissingExtra, _findable, missing_modules
+    from ganspec.backend import MissingExtra, installed, missing_modules
 
     converter = ONNX_CONVERTERS[backend]
     other = set(ONNX_CONVERTERS.values()) - {converter}
     missing = [m for m in missing_modules("export") if m not in other]
     if missing:
         return MissingExtra("export", "writing an ONNX model", missing).diagnostics[0]
-    if not _findable(converter):
+    if not installed(converter):
         return error("E507", f"writing an ONNX model from the {backend} backend needs {converter}, which this "
                              "installation lacks",
                      hint="export from the TensorFlow backend, which the `export` extra converts: "
