@@ -259,6 +259,14 @@ def wandb_history(run_file: Path) -> dict[int, dict]:
     return rows
 
 
+def wandb_service_exits():
+    """What the end of a `ganspec run` process does: shut W&B's service down, which writes out what it still
+    buffers. `run.finish()` alone returns before the offline file is complete on a loaded machine."""
+    import wandb
+
+    wandb.teardown()
+
+
 @pytest.fixture
 def wandb_offline(tmp_path, monkeypatch):
     for name, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_CONFIG_DIR": tmp_path / "wandb-config",
@@ -276,6 +284,7 @@ def test_wandb_offline_run_has_the_history_config_spec_and_samples_and_a_resume_
         tmp_path, spec_file, monkeypatch, wandb_offline):
     monkeypatch.setenv("GANSPEC_TRACK", "wandb=tiny-tests")
     assert cli("run", spec_file, "--plain", "--out", tmp_path / "runs") == exitcodes.OK
+    wandb_service_exits()
     run = only_run(tmp_path / "runs")
     ids = json.loads((run / "tracking.json").read_text())["wandb"]
     assert ids["project"] == "tiny-tests"
@@ -298,6 +307,7 @@ def test_wandb_offline_run_has_the_history_config_spec_and_samples_and_a_resume_
 
     monkeypatch.delenv("GANSPEC_TRACK")
     assert cli("run", "--resume", run, "--plain", "--iterations", 6, "--track", "wandb=tiny-tests") == exitcodes.OK
+    wandb_service_exits()
     assert json.loads((run / "tracking.json").read_text())["wandb"]["id"] == ids["id"]
     later = [p for p in (run / "wandb").glob(f"offline-run-*-{ids['id']}") if p != offline]
     assert len(later) == 1  # a second offline piece of the same W&B run, for `wandb sync`
