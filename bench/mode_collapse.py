@@ -2,14 +2,18 @@
 
     python bench/mode_collapse.py [--seeds 10] [--methods gan,nsgan,...] [--tasks ring,grid]
                                   [--iterations N] [--backend jax] [--out docs/results]
+                                  [--runs SWEEP_DIR] [--executor local|ray] [--jobs N]
 
-Trains every method's spec (specs/toy/{task}_{method}.gan) once per seed, scores 2,500
-samples of the final generator (EMA generator when the spec keeps one) with the
-protocol's modes-covered / high-quality / reverse-KL, and writes
-`mode_collapse.json` and `mode_collapse.md` (mean and standard error over seeds, next
-to the published rows). `--iterations` shortens every spec alike (stated in the table).
-A finished (spec, seed, iterations) is not run again, so an interrupted benchmark resumes;
-`docs/results/mode_collapse.notes.md`, when present, is appended to the table as its notes.
+A sweep (ganspec.sweeps, what `ganspec sweep` runs): every method's spec (specs/toy/{task}_{method}.gan)
+once per seed, each run in a process of its own, as many side by side as the machine allows, in one
+sweep directory (`--runs`). Each run's last evaluation scores 2,500 samples of its final generator (EMA
+generator when the spec keeps one) with the protocol's modes-covered / high-quality / reverse-KL
+(`evaluate.metrics` is set to `[mode_coverage(2500)]`); this script writes them to `mode_collapse.json`
+and `mode_collapse.md` (mean and standard error over seeds, next to the published rows). The same
+numbers as a sweep table: `ganspec sweep --table SWEEP_DIR`. `--iterations` shortens every spec alike
+(stated in the table). A finished (spec, seed, iterations) is not run again, so an interrupted benchmark
+resumes (runs in progress continue from their checkpoints); `docs/results/mode_collapse.notes.md`, when
+present, is appended to the table as its notes.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,30 +48,35 @@ PUBLISHED = [  # method, ring modes, ring HQ%, grid modes, grid HQ%, source
 ]
 
 
-def run_one(spec_path: Path, seed: int, iterations: int | None, out: Path) -> dict:
-    """Train one spec with one seed in this process (through the Python API); return the protocol's scores."""
-    import ganspec
-    from ganspec.metrics import mode_statistics
+SCORED = ("modes_covered", "modes_total", "high_quality_percent", "reverse_kl")
+METRICS = "[mode_coverage(2500)]"  # the protocol's scores, at every evaluation and at the end
 
-    overrides = {"seed": seed, "evaluate.metrics": "[]", "train.log_every": 100000,
-                 "train.backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
-    if iterations:
-        overrides["train.iterations"] = iterations
-    experiment = ganspec.load_spec(spec_path, overrides)
-    # One checkpoint, at the end (bookkeeping: not part of the spec's digest).
-    experiment = experiment.with_overrides({"train.checkpoint_every": experiment.spec.train.iterations,
-                                            "train.keep_checkpoints": 1})
-    spec = experiment.spec
-    start = time.perf_counter()
-    run = ganspec.fit(experiment, out=out, display="none")
-    seconds = time.perf_counter() - start
-    if run.status == "interrupted":  # Ctrl-C or SIGTERM: stop, and record no partial run
-        raise KeyboardInterrupt
-    fake = run.sample(2500, seed=spec.seed + 1000)
-    data = run.data()
-    stats = mode_statistics(fake, data.modes, data.std)
-    return {**stats, "seed": seed, "iterations": spec.train.iterations, "spec_digest": spec_digest(spec),
-            "seconds": round(seconds, 1), "exit_code": run.outcome.code, "backend": run.spec.train.backend}
+
+def sweep_plan(specs: dict[str, Path], seeds: dict[str, list[int]], iterations: int | None):
+    """One sweep plan of every spec over the seeds it still lacks."""
+    from ganspec.sweeps import Request, build
+
+    fixed = [("evaluate.metrics", METRICS)] + ([("train.iterations", str(iterations))] if iterations else [])
+    plans = [build(Request((str(specs[key]),), tuple(fixed), (), tuple(seeds[key]))) for key in specs if seeds[key]]
+    plan = plans[0]
+    for more in plans[1:]:
+        plan = plan + more
+    return plan
+
+
+def row_of(run_dir: Path, entry: dict) -> dict | None:
+    """A finished (or diverged) point's row: the protocol's scores of its last evaluation."""
+    import ganspec
+
+    run = ganspec.open_run(run_dir)
+    evaluations = run.evaluations
+    if not evaluations or entry.get("status") not in ("finished", "diverged"):
+        return None
+    last = evaluations[-1]
+    spec = run.spec
+    return {**{k: last[k] for k in SCORED}, "seed": spec.seed, "iterations": spec.train.iterations,
+            "spec_digest": spec_digest(spec), "seconds": entry.get("seconds"), "exit_code": entry.get("exit_code"),
+            "backend": spec.train.backend, "scored_by": f"last evaluation, at iteration {last['iteration']}"}
 
 
 def resolved_spec(spec_path: Path, iterations: int | None):
@@ -109,7 +117,8 @@ def summarize(rows: list[dict]) -> dict:
     return {"modes": modes, "modes_se": modes_se, "hq": hq, "hq_se": hq_se, "reverse_kl": kl, "reverse_kl_se": kl_se,
             "all_modes_every_seed": all(r["modes_covered"] == r["modes_total"] for r in rows),
             "min_hq": min(r["high_quality_percent"] for r in rows), "seeds": len(rows),
-            "iterations": rows[0]["iterations"], "seconds_per_run": statistics.fmean(r["seconds"] for r in rows),
+            "iterations": rows[0]["iterations"],
+            "seconds_per_run": statistics.fmean([r["seconds"] for r in rows if r.get("seconds") is not None] or [0]),
             "backend": ",".join(sorted({r.get("backend", "tensorflow") for r in rows}))}
 
 
@@ -149,38 +158,63 @@ def main() -> None:
     parser.add_argument("--tasks", default="ring,grid")
     parser.add_argument("--iterations", type=int, default=None, help="shorten every spec to N iterations")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
-    parser.add_argument("--runs", type=Path, default=Path("/tmp/ganspec-mode-collapse"))
+    parser.add_argument("--runs", type=Path, default=Path("/tmp/ganspec-mode-collapse"), help="the sweep directory")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
+    parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default: one per core)")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: write the tables from the runs already in mode_collapse.json")
     args = parser.parse_args()
-    os.environ["KERAS_BACKEND"] = args.backend
     json_path = args.out / "mode_collapse.json"
     saved = json.loads(json_path.read_text()) if json_path.exists() else {"runs": {}}
-    results: dict = {}
+    specs, digests, rows, missing = {}, {}, {}, {}
     for task in args.tasks.split(","):
         for method in args.methods.split(","):
-            spec = ROOT / "specs" / "toy" / f"{task}_{method}.gan"
             key = f"{task}_{method}"
-            digest = spec_digest(resolved_spec(spec, args.iterations))
+            specs[key] = ROOT / "specs" / "toy" / f"{key}.gan"
+            digests[key] = spec_digest(resolved_spec(specs[key], args.iterations))
             # Rows of another version of the spec (or another --iterations) are replaced.
-            rows = [r for r in saved["runs"].get(key, []) if r.get("spec_digest") == digest]
-            done = {r["seed"] for r in rows}
-            for seed in range(args.seeds):
-                if seed in done or args.report_only:
-                    continue
-                row = run_one(spec, seed, args.iterations, args.runs)
-                rows.append(row)
-                print(f"{key} seed {seed}: {row['modes_covered']}/{row['modes_total']} modes, "
-                      f"{row['high_quality_percent']:.1f}% HQ, KL {row['reverse_kl']:.3f} ({row['seconds']} s)",
-                      flush=True)
-                saved["runs"][key] = rows
-                json_path.write_text(json.dumps(saved, indent=1) + "\n")
-            kept = [r for r in rows if r["seed"] < args.seeds]
-            if kept:
-                results.setdefault(task, {})[method] = summarize(kept)
-            write_tables(args.out, saved, results)  # after every method, so partial results are kept
+            rows[key] = [r for r in saved["runs"].get(key, []) if r.get("spec_digest") == digests[key]]
+            done = {r["seed"] for r in rows[key]}
+            missing[key] = [] if args.report_only else [s for s in range(args.seeds) if s not in done]
+    if any(missing.values()):
+        train(args, specs, missing, digests, rows, saved, json_path)
+    results: dict = {}
+    for key in specs:
+        task, method = key.split("_", 1)
+        kept = [r for r in rows[key] if r["seed"] < args.seeds]
+        if kept:
+            results.setdefault(task, {})[method] = summarize(kept)
+    write_tables(args.out, saved, results)
     print(markdown(results, command_line()))
+
+
+def train(args, specs, missing, digests, rows, saved, json_path) -> None:
+    """The missing (spec, seed) points as one sweep; each finished point's row saved as it ends."""
+    from ganspec.sweeps import run
+    from ganspec.sweeps.executors import make_executor
+    from ganspec.sweeps.layout import SweepDir
+
+    plan = sweep_plan(specs, missing, args.iterations)
+    executor = make_executor(args.executor, jobs=args.jobs)
+    keys = {point.name: f"{Path(point.spec_file).stem}" for point in plan.points}
+    sweep = SweepDir(args.runs)
+
+    def saved_row(result: dict) -> None:  # a point ended: its row, saved at once
+        name = result["name"]
+        key = keys[name]
+        row = row_of(sweep.run_dir(name), sweep.read()["points"][name])
+        if row is None or row["spec_digest"] != digests[key]:
+            return
+        rows[key] = sorted([r for r in rows[key] if r["seed"] != row["seed"]] + [row], key=lambda r: r["seed"])
+        saved["runs"][key] = rows[key]
+        json_path.write_text(json.dumps(saved, indent=1) + "\n")
+        print(f"{key} seed {row['seed']}: {row['modes_covered']}/{row['modes_total']} modes, "
+              f"{row['high_quality_percent']:.1f}% HQ, KL {row['reverse_kl']:.3f} ({row['seconds']} s)", flush=True)
+
+    done = run(plan, args.runs, executor, backend=args.backend, display="none", on_result=saved_row)
+    if done.interrupted:
+        raise KeyboardInterrupt
 
 
 def command_line() -> str:

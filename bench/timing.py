@@ -54,13 +54,14 @@ def paired_ratio(ours: Contender, theirs: Contender, warmup: int) -> dict:
                                        / statistics.median(ours.times[warmup:]), 3)}
 
 
-def ganspec_contender(spec, spec_dir: Path) -> tuple[Contender, object]:
-    """ganspec's trainer: its data feed and its compiled step, as `ganspec run` drives them."""
+def ganspec_contender(spec, spec_dir: Path, layout=None) -> tuple[Contender, object]:
+    """ganspec's trainer: its data feed and its compiled step, as `ganspec run` drives them (on a device
+    layout of `ganspec.train.layout`, if given)."""
     from ganspec.data.feed import iteration_feed
     from ganspec.run.trainer import Trainer
 
     start = time.perf_counter()
-    trainer = Trainer(spec, run=None, spec_dir=spec_dir, display=None)
+    trainer = Trainer(spec, run=None, spec_dir=spec_dir, display=None, layout=layout)
     trainer.prepare()
     batches = iteration_feed(trainer.dataset, spec, 0, 0, trainer.backend)
     build = time.perf_counter() - start

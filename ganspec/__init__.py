@@ -10,14 +10,15 @@ _prepare_environment()
 
 # The Python API (ganspec.api), imported on first use so that `import ganspec` stays light.
 _API = ("Experiment", "InvalidSpec", "Run", "Validation", "compare", "fit", "load_spec", "open_run", "parse_spec",
-        "validate")
+        "sweep", "validate")
+_HOMES = {"sweep": "ganspec.sweeps"}  # where a name of the API lives, when not in ganspec.api
 
 
 def __getattr__(name: str):
     if name in _API:
-        from ganspec import api
+        import importlib
 
-        return getattr(api, name)
+        return getattr(importlib.import_module(_HOMES.get(name, "ganspec.api")), name)
     raise AttributeError(f"module 'ganspec' has no attribute {name!r}")
 
 

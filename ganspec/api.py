@@ -258,8 +258,13 @@ def _in_notebook() -> bool:
 
 def fit(experiment: Experiment | str | Path, *, out: str | Path | None = None, iterations: int | None = None,
         overrides: Mapping[str, Any] | Iterable | None = None, backend: str | None = None,
-        callbacks: Iterable = (), display="auto") -> "Run":
+        callbacks: Iterable = (), display="auto", devices: int | str | None = None,
+        strategy: str = "auto") -> "Run":
     """Train a spec (an `Experiment`, or a path to load) in a new run directory under `out` (default ./runs).
+
+    `devices` and `strategy` spread it over several devices as `ganspec run --devices N --strategy S` does
+    (`ganspec.train.layout`); the spec's `train.batch` stays the global batch. In a multi-process run, call
+    `fit` in every process; the chief (process 0) writes the run directory and the others a scratch one.
 
     `callbacks` are Keras callbacks (`keras.callbacks.CSVLogger`, trackers of `ganspec.run.tracking`, your own):
     they see the losses at every logged iteration and the scores at every evaluation. `display`: see
@@ -272,25 +277,40 @@ def fit(experiment: Experiment | str | Path, *, out: str | Path | None = None, i
         experiment = experiment.with_overrides(overrides)
     if iterations is not None:
         experiment = experiment.with_overrides({"train.iterations": iterations})
+    layout = _layout(experiment.spec, backend, strategy, devices)
     spec = _activate(experiment.spec, backend)
     from ganspec.run.rundir import RunDir
 
+    if not layout.is_chief:  # not a run directory of its own: a scratch one
+        import tempfile
+
+        out = tempfile.mkdtemp(prefix=f"ganspec-worker{layout.worker}-")
     run_dir = RunDir.create(spec, list(experiment.files) if experiment.files else None, out,
                             spec_dir=experiment.spec_dir, text=experiment.text)
-    return _train(Run(run_dir.path), spec, callbacks, display, resume=False)
+    return _train(Run(run_dir.path), spec, callbacks if layout.is_chief else (), display, resume=False,
+                  layout=layout)
 
 
-def _train(run: "Run", spec, callbacks, display, resume: bool) -> "Run":
-    from ganspec.run.trainer import Trainer
+def _layout(spec, backend, strategy, devices):
+    from ganspec.backend import plan_layout
 
-    trainer = Trainer(spec, run._dir, run.spec_dir, _display(display), callbacks=list(callbacks))
     try:
-        trainer.prepare()
+        return plan_layout(spec, backend, strategy, devices)
     except SpecError as exc:
         raise InvalidSpec(exc.diagnostics) from None
-    if resume:
-        trainer.resume()
-    run.outcome = trainer.train(spec.train.iterations)
+
+
+def _train(run: "Run", spec, callbacks, display, resume: bool, layout=None) -> "Run":
+    from ganspec.run.trainer import Trainer
+
+    trainer = Trainer(spec, run._dir, run.spec_dir, _display(display), callbacks=list(callbacks), layout=layout)
+    try:
+        trainer.prepare()
+        if resume:
+            trainer.resume()
+        run.outcome = trainer.train(spec.train.iterations)
+    except SpecError as exc:
+        raise InvalidSpec(exc.diagnostics) from None
     return run
 
 
@@ -437,13 +457,18 @@ class Run:
         return results
 
     def resume(self, iterations: int | None = None, callbacks: Iterable = (), display="auto",
-               backend: str | None = None) -> "Run":
-        """Continue training from the latest checkpoint (to `iterations` in all, if given)."""
+               backend: str | None = None, devices: int | str | None = None, strategy: str = "auto") -> "Run":
+        """Continue training from the latest checkpoint (to `iterations` in all, if given), on any device
+        layout (`devices`, `strategy`: see `fit`), whichever the run was saved on."""
         spec = self.spec
         if iterations is not None:
             spec = spec.model_copy(update={"train": spec.train.model_copy(update={"iterations": iterations})})
             self._dir.write_json("resolved.json", spec.model_dump(mode="json"))
-        return _train(self, _activate(spec, backend), callbacks, display, resume=True)
+        layout = _layout(spec, backend, strategy, devices)
+        if not layout.is_chief:
+            raise InvalidSpec(_error("E511", "Run.resume in a worker other than the chief",
+                                     hint="resume with `ganspec run --resume RUN_DIR` in every process"))
+        return _train(self, _activate(spec, backend), callbacks, display, resume=True, layout=layout)
 
     def __repr__(self) -> str:
         return f"<Run {self.path} ({self.status}, iteration {self.iteration})>"

@@ -22,12 +22,13 @@ from ganspec.diagnostics import SpecError, error
 BACKENDS = ("tensorflow", "jax")
 # The modules each optional part of ganspec imports, by the extra (pyproject.toml) that installs them.
 EXTRAS = {
-    "tensorflow": ("tensorflow", "keras", "numpy", "PIL", "scipy", "tensorboard"),
-    "jax": ("jax", "keras", "numpy", "PIL", "scipy", "tensorboard"),
+    "tensorflow": ("tensorflow", "keras", "numpy", "PIL", "scipy", "tensorboard", "filelock"),
+    "jax": ("jax", "keras", "numpy", "PIL", "scipy", "tensorboard", "filelock"),
     "tfds": ("tensorflow", "tensorflow_datasets"),
     "plots": ("matplotlib",),
     "tracking": ("mlflow", "wandb"),  # --track mlflow / wandb (each checked alone: ganspec.run.tracking)
     "export": ("onnx", "onnxruntime", "tf2onnx"),  # ONNX files (ganspec export); tf2onnx for TensorFlow
+    "sweep": ("ray",),  # ganspec sweep --executor ray
 }
 INSTALL_HINTS = {
     "tensorflow": "install the extra: `pip install 'ganspec[tensorflow]'` (NVIDIA GPU: 'ganspec[tensorflow-cuda]')",
@@ -37,6 +38,7 @@ INSTALL_HINTS = {
     "plots": "install the extra: `pip install 'ganspec[plots]'`",
     "tracking": "install the extra: `pip install 'ganspec[tracking]'` (MLflow's client and W&B)",
     "export": "install the extra: `pip install 'ganspec[export]'`",
+    "sweep": "install the extra: `pip install 'ganspec[sweep]'` (Ray)",
 }
 STEP_MODULES = {"tensorflow": "ganspec.train.tf_step", "jax": "ganspec.train.jax_step"}
 
@@ -115,6 +117,34 @@ def activate_for_spec(spec, flag: str | None = None):
         return spec, None
     note = f"backend: {name} (from {source}; the spec says {spec.train.backend})"
     return spec.model_copy(update={"train": spec.train.model_copy(update={"backend": name})}), note
+
+
+class LayoutRefused(SpecError):
+    """A device layout that cannot train this spec here (E511)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(error("E511", message, hint=hint))
+
+
+def plan_layout(spec, flag: str | None = None, strategy: str = "auto", devices=None):
+    """The device layout (`ganspec.train.layout.Layout`) a run of `spec` asks for with `--strategy` and
+    `--devices` on the backend `choose` picks, its global batch checked against the replica count. Call it
+    before `activate`: on JAX it sets the host-device count XLA reads at import, so that a CPU-only machine
+    shows `--devices N` devices (harmless where accelerators exist). Raises LayoutRefused."""
+    from ganspec.train.layout import LayoutError, resolve
+
+    name, _ = choose(spec.train.backend, flag)
+    try:
+        layout = resolve(name, strategy, devices)
+        if layout.devices:  # `all` is counted, and the batch checked, when the backend is up
+            layout.per_replica_batch(spec.train.batch)
+    except LayoutError as exc:
+        raise LayoutRefused(exc.message, exc.hint) from None
+    if name == "jax" and layout.devices > 1 and "jax" not in sys.modules:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={layout.devices}".strip()
+    return layout
 
 
 def current() -> str | None:

@@ -10,6 +10,7 @@ import sys
 
 from ganspec import __version__, exitcodes
 from ganspec.backend import BACKENDS
+from ganspec.train.layout import STRATEGIES
 
 # `ganspec export --format`: the writers of ganspec.run.export.FORMATS (a test keeps the two equal; that
 # module is not imported to build the parser).
@@ -87,6 +88,12 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--track", action="append", default=[], metavar="TRACKER[=TARGET]",
                    help="also log to mlflow[=TRACKING_URI] or wandb[=PROJECT] (repeatable; also $GANSPEC_TRACK, "
                         "comma-separated; needs the `tracking` extra)")
+    p.add_argument("--devices", metavar="N", help="train data-parallel on N devices of this machine (or `all`): "
+                                                  "GPUs, else CPU devices; train.batch stays the global batch")
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                   help="how to spread a run: mirrored or multi_worker (TensorFlow; TF_CONFIG names the "
+                        "workers), data_parallel (JAX; JAX_NUM_PROCESSES for several processes), none; "
+                        "default auto: one device unless --devices, TF_CONFIG or JAX_NUM_PROCESSES say more")
     _backend_argument(p)
     p.set_defaults(func="training:cmd_run")
 
@@ -127,10 +134,46 @@ def _add_training_commands(sub) -> None:
     p.set_defaults(func="training:cmd_eval")
 
     p = sub.add_parser("compare", help="runs side by side: scores, spec differences, metric curves")
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep directories (all "
+                                                                  "their runs)")
     p.add_argument("--plot", default="compare.png", help="PNG of metric curves (default compare.png)")
     p.add_argument("--format", choices=("human", "json"), default="human")
     p.set_defaults(func="training:cmd_compare")
+
+    p = sub.add_parser("sweep", help="train specs over seeds and a grid of --set values; a table of the results",
+                       description="One run directory per point (specs x --set values x seeds) under one sweep "
+                                   "directory, then the mean, standard error, min and max over seeds of each "
+                                   "metric's last evaluation, in the terminal, results.json and results.md. "
+                                   "Running the same command again continues the sweep: finished points are "
+                                   "skipped, interrupted ones resume from their checkpoint. See docs/sweeps.md.")
+    p.add_argument("targets", nargs="+", metavar="SPEC",
+                   help=".gan specs, a .toml sweep file, or a sweep directory (to continue it, or with --table)")
+    p.add_argument("--seeds", metavar="SEEDS", help="0:10 (0 to 9), 0:10:2, or 0,3,7 (default: the spec's seed)")
+    p.add_argument("--set", action="append", metavar="PATH=VALUES",
+                   help="a value on every point (train.batch=64), or an axis of the grid (optimizer.critic.lr="
+                        "1e-4,2e-4; commas in brackets or quotes do not split); several axes multiply")
+    p.add_argument("--iterations", type=int, metavar="N", help="generator iterations of every point")
+    p.add_argument("--out", metavar="SWEEP_DIR", help="the sweep directory (default sweeps/SPEC_NAME)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local processes (default) or Ray tasks (the `sweep` extra)")
+    p.add_argument("--jobs", type=int, metavar="N", help="runs at a time (local; default: one per GPU, else the "
+                                                         "cores / --threads-per-run); CPUs of a local Ray instance")
+    p.add_argument("--threads-per-run", type=int, metavar="N", help="cores (threads) of each run (default 1; "
+                                                                    "with GPUs, the cores shared out)")
+    p.add_argument("--gpus-per-run", type=float, metavar="G",
+                   help="Ray: GPUs each run asks for (default 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="Ray: the cluster to join (or $RAY_ADDRESS; `auto`: one started here with `ray start`); "
+                        "default a local instance")
+    p.add_argument("--table", action="store_true", help="show the table of a sweep directory, training nothing")
+    p.add_argument("--dry-run", action="store_true", help="list the points and what would be done, training nothing")
+    p.add_argument("--score", choices=("last", "best"), default="last",
+                   help="the table's value of a run: its last evaluation (default) or its best")
+    p.add_argument("--format", choices=("human", "json"), default="human")
+    p.add_argument("-q", "--quiet", action="store_true", help="one line per point, nothing from the runs")
+    p.add_argument("--verbose", action="store_true", help="the runs' losses at every logged iteration too")
+    _backend_argument(p)
+    p.set_defaults(func="sweep:cmd_sweep")
 
 
 def _add_tooling_commands(sub) -> None:

@@ -105,6 +105,9 @@ CODES: dict[str, str] = {
     "E508": "download-failed",
     "E509": "export-failed",
     "E510": "tracking-failed",
+    "E511": "bad-device-layout",
+    "E512": "run-in-use",
+    "E513": "sweep-points-failed",
 }
 
 

@@ -73,3 +73,16 @@ def mnist_dir() -> Path:
 
 def all_spec_files() -> list[Path]:
     return sorted(SPECS.rglob("*.gan"))
+
+
+def free_ports(count: int = 1) -> list[int]:
+    """`count` distinct TCP ports on 127.0.0.1 that were free a moment ago (for worker processes)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -36,12 +36,17 @@ def cmd_run(args) -> int:
     if chosen is None:
         return report.exit_code
     spec, files, spec_dir = chosen
+    layout = _plan_layout(report, spec, args)
+    if layout is None:
+        return report.exit_code
     spec = _activate_backend(report, spec, args.backend)
     if spec is None:
         return report.exit_code
-    trackers = _trackers(report, args)
+    trackers = _trackers(report, args) if layout.is_chief else []
     if trackers is None:
         return report.exit_code
+    if not layout.is_chief:  # another worker of a multi-process run: the chief alone writes the run directory
+        return _train_as_worker(report, spec, files, spec_dir, run, layout, args)
     run = _resume_or_create(report, run, spec, files, spec_dir, args)
     if run is None:
         return report.exit_code
@@ -50,20 +55,23 @@ def cmd_run(args) -> int:
     from ganspec.run.display import make_display
     from ganspec.run.trainer import Trainer, summarize
 
-    trainer = Trainer(spec, run, spec_dir, make_display(force_plain=args.plain), callbacks=trackers)
+    trainer = Trainer(spec, run, spec_dir, make_display(force_plain=args.plain), callbacks=trackers, layout=layout)
+    trainer.exits_after = True
     try:
         trainer.prepare()
     except SpecError as exc:
         report.add(exc.diagnostics)
         return report.exit_code
-    if args.resume:
-        if trainer.resume():
-            report.print(f"resuming {run.path} at iteration {trainer.iteration}")
-        else:
-            report.print(f"{run.path} has no checkpoint yet: starting from the beginning")
+    if trainer.layout.distributed:
+        report.print(f"devices: {trainer.layout.describe()}; train.batch {spec.train.batch} is the global batch")
     try:
+        if args.resume:
+            if trainer.resume():
+                report.print(f"resuming {run.path} at iteration {trainer.iteration}")
+            else:
+                report.print(f"{run.path} has no checkpoint yet: starting from the beginning")
         outcome = trainer.train(spec.train.iterations)
-    except SpecError as exc:  # a tracker that could not start (E510): nothing was trained
+    except SpecError as exc:  # another process trains there (E512), a tracker could not start (E510)
         report.add(exc.diagnostics)
         return report.exit_code
     report.outcome = outcome.code
@@ -73,6 +81,50 @@ def cmd_run(args) -> int:
         report.print(summary_table(summarize(trainer.history, trainer.evaluations, outcome.iteration)))
     report.print(f"run directory: [bold]{run.path}[/]")
     return report.exit_code
+
+
+def _plan_layout(report: Report, spec, args):
+    """The device layout --strategy, --devices and the environment ask for (E511 when it cannot train the
+    spec), decided before the backend is imported."""
+    from ganspec.backend import plan_layout
+
+    try:
+        return plan_layout(spec, args.backend, getattr(args, "strategy", "auto"), getattr(args, "devices", None))
+    except SpecError as exc:
+        report.add(exc.diagnostics)
+        return None
+
+
+def _train_as_worker(report: Report, spec, files, spec_dir, run, layout, args) -> int:
+    """A worker other than the chief (index 0) of a multi-process run: it trains its share of every step in
+    lockstep with the others, reading the chief's checkpoint on --resume, and writes only into a scratch
+    folder that is deleted at the end, so checkpoints, metrics and pictures are written once."""
+    import shutil
+    import tempfile
+
+    from ganspec.run.display import PlainDisplay
+    from ganspec.run.rundir import RunDir
+    from ganspec.run.trainer import Trainer
+
+    scratch = Path(tempfile.mkdtemp(prefix=f"ganspec-worker{layout.worker}-"))
+    try:
+        own = RunDir.create(spec, files, scratch, spec_dir=spec_dir)
+        trainer = Trainer(spec, own, spec_dir, PlainDisplay(), layout=layout)
+        trainer.exits_after = True
+        try:
+            trainer.prepare()
+        except SpecError as exc:
+            report.add(exc.diagnostics)
+            return report.exit_code
+        if run is not None:
+            trainer.resume(source=run)
+        report.print(f"worker {layout.worker} of {layout.workers}: {trainer.layout.describe()}; "
+                     "the chief (worker 0) writes the run directory")
+        outcome = trainer.train(spec.train.iterations)
+        report.outcome = outcome.code
+        return report.exit_code
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _trackers(report: Report, args):
@@ -309,9 +361,10 @@ def cmd_compare(args) -> int:
     from ganspec.metrics.comparison import IncomparableResults, check_comparable, settings_of
     from ganspec.report.compare import evaluations, numeric_keys, plot_curves, run_labels
     from ganspec.report.runs import last_evaluations_table
+    from ganspec.sweeps.layout import expand_run_dirs
 
     report = Report()
-    runs = [_open_run(report, path) for path in args.run_dirs]
+    runs = [_open_run(report, path) for path in expand_run_dirs(args.run_dirs)]  # a sweep directory: its runs
     if report.failed:
         return report.exit_code
     names = run_labels([r.path for r in runs])
@@ -401,7 +454,11 @@ def _load_generator(report: Report, run, spec, checkpoint_name, no_ema):
     """(generator with a checkpoint's weights, which weights, iteration), or None after reporting that
     there is no such checkpoint (E503)."""
     try:
-        return run.load_generator(spec, checkpoint_name, ema=not no_ema)
+        loaded = run.load_generator(spec, checkpoint_name, ema=not no_ema)
     except SpecError as exc:
         report.add(exc.diagnostics)
         return None
+    for name, why in getattr(run, "passed_over", []):
+        report.note(f"checkpoint {name} cannot be used ({why}); using {loaded[1]} of the newest usable one, "
+                    f"at iteration {loaded[2]}")
+    return loaded

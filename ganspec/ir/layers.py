@@ -369,11 +369,15 @@ class Flatten(Layer):
 class BatchNorm(Layer):
     """Batch normalization (Ioffe & Szegedy 2015); Keras defaults. `gamma_init` and `beta_init` set the
     scale and offset (unset: ones and zeros); PyTorch-GAN's and the PyTorch DCGAN tutorial's
-    `weights_init_normal` draw the scale from normal(1, 0.02)."""
+    `weights_init_normal` draw the scale from normal(1, 0.02). `sync`: in a data-parallel run
+    (`ganspec run --devices N`), the batch statistics over the global batch, all-reduced across the
+    replicas (Keras's `synchronized=True`), instead of each replica's own slice, which is how the papers
+    ran on several GPUs and the default; one device computes the same either way."""
 
     kind: Literal["batchnorm"] = "batchnorm"
     momentum: float = Field(0.99, ge=0, lt=1)
     epsilon: float = Field(1e-3, gt=0)
+    sync: bool = False
     gamma_init: Init = None
     beta_init: Init = None
 

@@ -207,6 +207,8 @@ def build_batchnorm(layer: L.BatchNorm, x, ctx):
     # A seed is drawn only for a declared initializer, so specs without one keep their seeds.
     chosen = {f"{name}_initializer": keras_initializer(init, x.shape[-1], ctx.next_seed())
               for name, init in (("gamma", layer.gamma_init), ("beta", layer.beta_init)) if init is not None}
+    if layer.sync:  # all-reduced moments under a tf.distribute strategy; the same layer elsewhere
+        chosen["synchronized"] = True
     return keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon, **chosen)(x)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganspec.run.rundir import RunDir, atomic_write
+from ganspec.run.rundir import MANIFEST, RunDir, atomic_write, file_digest
 
 
 def _arrays(variables) -> list[np.ndarray]:
@@ -29,6 +29,8 @@ def save(run: RunDir, iteration: int, models: dict, variable_groups: dict[str, l
         for i, value in enumerate(_arrays(variables)):
             arrays[f"{group}/{i:04d}"] = value
     np.savez(tmp / "variables.npz", **arrays)
+    files = {f.name: {"bytes": f.stat().st_size, "sha256": file_digest(f)} for f in sorted(tmp.iterdir())}
+    atomic_write(tmp / MANIFEST, json.dumps({"files": files}, indent=2) + "\n")
     # state.json last: a checkpoint without it is incomplete and is never used.
     atomic_write(tmp / "state.json", json.dumps({**state, "iteration": iteration}, indent=2) + "\n")
     return run.commit_checkpoint(tmp, iteration, keep)

@@ -73,6 +73,27 @@ class RunDir:
         pointer = self.path / "spec_dir"
         return Path(pointer.read_text().strip()) if pointer.exists() else self.path
 
+    def lock(self):
+        """Claim the run directory for this process (its `.lock` file, through `filelock`); SpecError (E512)
+        when another process trains in it. Released when the process ends, however it ends."""
+        from filelock import FileLock, Timeout
+
+        from ganspec.diagnostics import SpecError, error
+
+        if getattr(self, "_lock", None) is None:
+            self._lock = FileLock(str(self.path / ".lock"))
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise SpecError(error("E512", f"another process is training in {self.path}",
+                                  hint="wait for it to finish (or stop it), then resume; two runs writing one "
+                                       "directory would mix their checkpoints and metrics")) from None
+        return self._lock
+
+    def unlock(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release(force=True)
+
     def write_json(self, name: str, data) -> None:
         atomic_write(self.path / name, json.dumps(data, indent=2) + "\n")
 
@@ -80,26 +101,51 @@ class RunDir:
         return Spec.model_validate_json((self.path / "resolved.json").read_text())
 
     # metrics -------------------------------------------------------------------------------
+    def record_layout(self, iteration: int, layout) -> None:
+        """Bookkeeping in layout.json: the device layout (`ganspec.train.layout.Layout`) of every session of
+        the run, from the iteration it started at. Not part of the spec: a run resumes on any layout."""
+        path = self.path / "layout.json"
+        sessions = json.loads(path.read_text())["sessions"] if path.exists() else []
+        sessions = [s for s in sessions if s["iteration"] < iteration]  # a resumed session replaces later ones
+        sessions.append({"iteration": iteration, **layout.to_json()})
+        self.write_json("layout.json", {"current": layout.to_json(), "sessions": sessions})
+
     def log(self, record: dict) -> None:
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict]:
+        """The records of metrics.jsonl. A line that is not a JSON object (a crash cut it, a disk or an editor
+        damaged it) is skipped, never the lines after it; `bad_metric_lines` lists their numbers (1-based)."""
+        records, self.bad_metric_lines = [], []
+        for number, line in enumerate(self._metric_lines(), 1):
+            record = _record(line)
+            if record is None:
+                self.bad_metric_lines.append(number)
+            else:
+                records.append(record)
+        return records
+
+    def _metric_lines(self) -> list[str]:
         path = self.path / "metrics.jsonl"
         if not path.exists():
             return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut by a crash ends the usable log
-        return out
+        return [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
 
-    def truncate_metrics(self, iteration: int) -> None:
-        """Drop records after `iteration` (they belong to work lost since the checkpoint)."""
-        kept = [r for r in self.read_metrics() if r.get("iteration", 0) <= iteration]
-        atomic_write(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+    def truncate_metrics(self, iteration: int) -> list[int]:
+        """Drop the records after `iteration` (they belong to work lost since the checkpoint). Lines that
+        cannot be read are kept as they are (history is never rewritten from a misreading); their numbers
+        are returned."""
+        kept, bad = [], []
+        for number, line in enumerate(self._metric_lines(), 1):
+            record = _record(line)
+            if record is None:
+                bad.append(number)
+                kept.append(line)
+            elif record.get("iteration", 0) <= iteration:
+                kept.append(line)
+        atomic_write(self.path / "metrics.jsonl", "".join(line + "\n" for line in kept))
+        return bad
 
     # checkpoints ---------------------------------------------------------------------------
     @property
@@ -114,25 +160,59 @@ class RunDir:
         return tmp
 
     def commit_checkpoint(self, tmp: Path, iteration: int, keep: int) -> Path:
-        """Rename a fully written checkpoint into place, point `latest` at it, rotate old ones."""
+        """Rename a fully written checkpoint into place, point `latest` at it, rotate old ones. A checkpoint of
+        the same iteration (a run re-saving where it resumed) is renamed aside first and deleted only once the
+        new one is in place: at every moment one complete checkpoint of that iteration exists."""
         final = self.checkpoints / f"ckpt-{iteration:08d}"
+        aside = None
         if final.exists():
-            shutil.rmtree(final)
+            aside = self.checkpoints / f"{ASIDE}{final.name}-{os.getpid()}"
+            os.replace(final, aside)
         os.replace(tmp, final)
         atomic_write(self.checkpoints / "latest", final.name + "\n")
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
         for old in self.list_checkpoints()[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
         return final
 
+    def recover(self) -> list[str]:
+        """Tidy what an interrupted save left, before a run writes again: a checkpoint renamed aside whose
+        replacement never arrived goes back in place; half-written `.tmp-*` folders are deleted. Returns
+        what it did, in words."""
+        done = []
+        if not self.checkpoints.is_dir():
+            return done
+        for aside in sorted(self.checkpoints.glob(f"{ASIDE}ckpt-*")):
+            name = aside.name[len(ASIDE):].rsplit("-", 1)[0]
+            if (self.checkpoints / name).exists():
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                os.replace(aside, self.checkpoints / name)
+                done.append(f"restored {name}, which an interrupted save had moved aside")
+        for tmp in self.checkpoints.glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+            done.append(f"deleted {tmp.name}, an unfinished save")
+        return done
+
     def checkpoint(self, name: str | None = None) -> Path:
-        """The checkpoint folder called `name`, or the latest one; SpecError (E503) when there is none."""
+        """The checkpoint folder called `name`, or the newest usable one (`usable_checkpoints`); SpecError
+        (E503) when there is none, or when the one named is damaged (saying how)."""
         from ganspec.diagnostics import SpecError, error
 
-        folder = self.checkpoints / name if name else self.latest_checkpoint()
-        if folder is None or not (folder / "state.json").exists():
+        if name:
+            folder = self.checkpoints / name
+            problem = checkpoint_problem(folder) if _inside(folder, self.checkpoints) else "not in this run"
+            if problem is None:
+                return folder
             choices = ", ".join(p.name for p in self.list_checkpoints()) or "none yet"
-            raise SpecError(error("E503", f"no such checkpoint in {self.path} (checkpoints: {choices})"))
-        return folder
+            raise SpecError(error("E503", f"checkpoint {name} of {self.path} cannot be used: {problem}",
+                                  hint=f"checkpoints: {choices}"))
+        for folder in self.usable_checkpoints():
+            return folder
+        damaged = "; ".join(f"{n}: {why}" for n, why in self.passed_over)
+        raise SpecError(error("E503", f"no usable checkpoint in {self.path}"
+                                      + (f" (damaged: {damaged})" if damaged else " (none saved yet)")))
 
     def load_generator(self, spec: Spec, name: str | None = None, ema: bool = True):
         """(generator with a checkpoint's weights, which weights, iteration): the EMA generator when the
@@ -148,14 +228,93 @@ class RunDir:
     def list_checkpoints(self) -> list[Path]:
         return sorted(p for p in self.checkpoints.glob("ckpt-*") if p.is_dir())
 
+    def usable_checkpoints(self):
+        """The checkpoints that pass `checkpoint_problem`, newest first (a lazy iterator). Those passed over
+        are in `passed_over` as (name, why), for the caller to say which it fell back from."""
+        self.passed_over = []
+        candidates = self.list_checkpoints()
+        candidates += [p for p in self.checkpoints.glob(f"{ASIDE}ckpt-*")  # an interrupted re-save's original
+                       if not (self.checkpoints / p.name[len(ASIDE):].rsplit("-", 1)[0]).exists()]
+        for folder in sorted(candidates, key=_checkpoint_iteration, reverse=True):
+            problem = checkpoint_problem(folder)
+            if problem is None:
+                yield folder
+            else:
+                self.passed_over.append((folder.name, problem))
+
     def latest_checkpoint(self) -> Path | None:
-        pointer = self.checkpoints / "latest"
-        if pointer.exists():
-            candidate = self.checkpoints / pointer.read_text().strip()
-            if (candidate / "state.json").exists():
-                return candidate
-        complete = [p for p in self.list_checkpoints() if (p / "state.json").exists()]
-        return complete[-1] if complete else None
+        """The newest usable checkpoint (`usable_checkpoints`), or None."""
+        return next(iter(self.usable_checkpoints()), None)
+
+
+ASIDE = ".old-"  # a checkpoint renamed aside while the same iteration is saved again
+MANIFEST = "manifest.json"  # each file of a checkpoint: its size and SHA-256, checked before it is used
+
+
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint folder cannot be used (missing, unfinished, a file missing or damaged), or None.
+    Files are checked against the folder's manifest (sizes and SHA-256); a checkpoint written before
+    manifests existed needs its files present and non-empty."""
+    if not folder.is_dir():
+        return "no such folder"
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("iteration"), int):
+            return "state.json is damaged"
+    except FileNotFoundError:
+        return "no state.json: an unfinished save"
+    except (OSError, ValueError, UnicodeDecodeError):
+        return "state.json is damaged"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except FileNotFoundError:
+        manifest = None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return f"{MANIFEST} is damaged"
+    if manifest is None:
+        files = {p.name: None for p in folder.glob("*.weights.h5")} or {"generator.weights.h5": None}
+        files["variables.npz"] = None
+    else:
+        files = manifest.get("files", {}) if isinstance(manifest, dict) else {}
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size == 0:
+            return f"{name} is missing or empty"
+        if expected is not None:
+            if path.stat().st_size != expected.get("bytes") or file_digest(path) != expected.get("sha256"):
+                return f"{name} is damaged (its size or checksum differs from the manifest's)"
+    return None
+
+
+def _checkpoint_iteration(folder: Path) -> tuple[int, int]:
+    name = folder.name[len(ASIDE):] if folder.name.startswith(ASIDE) else folder.name
+    try:
+        return int(name.split("-")[1]), not folder.name.startswith(ASIDE)
+    except (IndexError, ValueError):
+        return -1, 0
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` names an entry of `folder` itself (`--checkpoint ../..` does not)."""
+    return path.resolve().parent == folder.resolve()
+
+
+def _record(line: str):
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -53,9 +53,13 @@ class StopSignals:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self, linger: bool = False):
         self.received: int | None = None
         self._previous: dict = {}
+        # After a stop, keep ignoring these signals instead of restoring the previous handlers: the process is
+        # on its way out (`ganspec run`), and a Ctrl-C repeated in impatience must not cut its last writes
+        # or its exit short. In a process that goes on (the Python API), the handlers are restored.
+        self.linger = linger
 
     def __enter__(self) -> "StopSignals":
         import threading
@@ -75,7 +79,7 @@ class StopSignals:
 
     def __exit__(self, *exc) -> None:
         for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
+            signal.signal(signum, signal.SIG_IGN if self.linger and self.received is not None else previous)
 
 
 class Trainer:
@@ -84,8 +88,11 @@ class Trainer:
     `callbacks`: `keras.callbacks.Callback` objects (or anything with their methods), called as
     `ganspec.run.callbacks` describes; a `TensorBoardHParams` one is always added first."""
 
-    def __init__(self, spec: Spec, run: RunDir, spec_dir, display: Display, callbacks=()):
+    def __init__(self, spec: Spec, run: RunDir, spec_dir, display: Display, callbacks=(), layout=None):
+        from ganspec.train.layout import NONE
+
         self.spec = spec
+        self.layout = layout or NONE  # the devices it trains on: `ganspec.train.layout`
         self.run = run
         self.spec_dir = spec_dir
         self.display = display
@@ -93,6 +100,7 @@ class Trainer:
         self.history: list[dict] = []
         self.evaluations: list[dict] = []
         self._hooks = None  # the RunCallbacks of the train() in progress
+        self.exits_after = False  # the process ends when train() returns (`ganspec run`): see StopSignals.linger
 
     # ---- setup ---------------------------------------------------------------------------
 
@@ -104,10 +112,16 @@ class Trainer:
         from ganspec.data import load_data
 
         self.backend = backend.current()
+        steps = backend.step_module(self.backend)
+        if self.layout.distributed:  # devices are set up before the data touches the backend
+            self.layout = _placed(steps, self.layout, self.spec)
         self.dataset = load_data(self.spec, self.spec_dir)
         preflight_metrics(self.spec)
         # The loaded data's sample shape: the critic is built without reading the data files again.
-        self.step = backend.step_module(self.backend).compile_training(self.spec, self.dataset.sample_shape)
+        if self.layout.distributed:
+            self.step = steps.compile_training(self.spec, self.dataset.sample_shape, self.layout)
+        else:  # today's single-device path, unchanged
+            self.step = steps.compile_training(self.spec, self.dataset.sample_shape)
         self.models = {"generator": self.step.generator, "critic": self.step.critic}
         if self.step.ema_generator is not None:
             self.models["generator_ema"] = self.step.ema_generator
@@ -126,17 +140,42 @@ class Trainer:
         self.iteration = 0
         self.data_position = 0  # real batches consumed so far
 
-    def resume(self) -> bool:
-        """Load the latest checkpoint, if any; returns whether one was loaded."""
-        latest = self.run.latest_checkpoint()
-        if latest is None:
+    def resume(self, source: RunDir | None = None) -> bool:
+        """Load the newest usable checkpoint (of this run, or of `source`: the chief's run directory, read by
+        the other workers of a multi-process run), if any; returns whether one was loaded. A damaged one is
+        passed over for the one before it, and the display says so. The checkpoint may come from any device
+        layout: it holds whole arrays, which every layout reads."""
+        origin = source or self.run
+        if source is None:
+            self.run.lock()
+            for done in self.run.recover():
+                self.display.message(f"note: {done}")
+        candidates = origin.usable_checkpoints()
+        state = None
+        for folder in candidates:
+            try:
+                state = checkpoint.restore(folder, self.models, self.variables)
+                break
+            except Exception as exc:  # noqa: BLE001 - a file the checks passed that still does not load
+                origin.passed_over.append((folder.name, f"it does not load ({type(exc).__name__}: {exc})"))
+        for name, why in origin.passed_over:
+            self.display.message(f"warning: checkpoint {name} cannot be used: {why}")
+        if state is None:
             return False
-        state = checkpoint.restore(latest, self.models, self.variables)
+        if origin.passed_over:
+            self.display.message(f"resuming from {folder.name}, the newest usable checkpoint")
         self.step.reload()
         self.iteration = int(state["iteration"])
         self.data_position = int(state["data_position"])
         self.evaluations = state.get("evaluations", [])
-        self.run.truncate_metrics(self.iteration)
+        if source is None:
+            bad = self.run.truncate_metrics(self.iteration)
+            # The losses logged so far: the summary's "last" (also of a finished run resumed) and the health checks.
+            self.history = [{k: v for k, v in r.items() if k not in ("iteration", "time")}
+                            for r in self.run.read_metrics() if "evaluation" not in r and "iteration" in r]
+            if bad:
+                self.display.message(f"warning: metrics.jsonl line{'s' * (len(bad) > 1)} "
+                                     f"{', '.join(map(str, bad[:10]))} cannot be read: kept as they are, skipped")
         return True
 
     def save(self) -> Path:
@@ -150,6 +189,7 @@ class Trainer:
 
     def train(self, total: int) -> Outcome:
         """Train up to iteration `total`, calling the callbacks around and along the way."""
+        self.run.lock()  # before anything is written; E512 when another process trains here
         self._hooks = hooks = self._run_callbacks(total)
         self._stopped_early = False
         outcome = None
@@ -159,6 +199,7 @@ class Trainer:
         finally:
             self._hooks = None
             hooks.end(self._status(outcome))
+            self.run.unlock()
         return outcome
 
     def _run_callbacks(self, total: int):
@@ -192,10 +233,11 @@ class Trainer:
         log_every = spec.train.log_every
         meter = RateMeter()
         self.display.start(spec.name, total, self.iteration, str(self.run.path))
+        self.run.record_layout(self.iteration, self.layout)
         batches = iteration_feed(self.dataset, spec, self.iteration, self.data_position, self.backend)
         schedule = critic_schedule(spec)  # how many real batches each iteration consumes
         pending = None
-        with StopSignals() as stop:
+        with StopSignals(linger=self.exits_after) as stop:
             try:
                 if self.iteration == 0:
                     self.evaluate()  # the untrained model: every curve starts from a baseline
@@ -214,11 +256,13 @@ class Trainer:
                             return self._stopped_on_nan()
                         hooks.logged(self.iteration, scalars)
                     saved = self.iteration % spec.train.checkpoint_every == 0 or last
-                    if saved:
+                    evaluated = self.iteration % spec.evaluate.every == 0 or last
+                    if saved or evaluated:  # a NaN between log lines stops here, before it is scored or saved
                         self._check_finite(pending)
-                        self.save()
-                    if self.iteration % spec.evaluate.every == 0 or last:
+                    if evaluated:  # first: the checkpoint of this iteration holds its evaluation
                         self.evaluate()
+                    if saved:
+                        self.save()
                     if scalars is not None:
                         if len(hooks.callbacks) > 1:  # a callback of the user's may read the weights
                             self.step.sync()
@@ -358,6 +402,20 @@ class Trainer:
 
 class _NonFinite(Exception):
     pass
+
+
+def _placed(steps, layout, spec):
+    """The layout with its devices set up and counted by the backend's step module (`place`), the global
+    batch checked against its replicas; a layout that cannot work is a SpecError (E511)."""
+    from ganspec.backend import LayoutRefused
+    from ganspec.train.layout import LayoutError
+
+    try:
+        layout = steps.place(layout)
+        layout.per_replica_batch(spec.train.batch)
+    except LayoutError as exc:
+        raise LayoutRefused(exc.message, exc.hint) from None
+    return layout
 
 
 def preflight_metrics(spec: Spec) -> None:

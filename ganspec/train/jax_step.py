@@ -18,10 +18,23 @@ into the Keras variables on `sync()` (before a checkpoint, sampling or evaluatio
 reads them back after a checkpoint was restored.
 Randomness: the step's `keras.random.SeedGenerator(spec.seed)` runs inside a `StatelessScope`, so
 its state is a value threaded through the compiled function.
+
+Devices (`ganspec.train.layout`): with no strategy the step runs on JAX's default device. With
+`data_parallel`, a `Placement` puts it on a 1-D mesh (axis "batch") over `layout.devices` devices of
+each of `layout.workers` processes: the state replicated, the real batches [k, B, ...] and labels
+split along B, the metrics replicated scalars. The compiled function is the same; XLA's SPMD
+partitioner splits it and adds the all-reduces, so it still computes the global-batch iteration: the
+same random draws, batch-norm statistics over the global batch (synchronised; TensorFlow's
+MirroredStrategy keeps them per replica), results equal to one device's up to the order of float
+reductions. This is what `keras.distribution.DataParallel` does for a Keras trainer; the step holds its
+own state between `sync()`s, so it places that pytree with `jax.sharding` itself and leaves the Keras
+variables on the default device, whatever the layout (checkpoints, sampling and evaluation are
+unchanged, and a checkpoint resumes on any layout).
 """
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 from ganspec.backend import claim_backend
@@ -31,6 +44,9 @@ claim_backend("jax")  # before Keras is imported: Keras fixes its backend then
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.experimental import multihost_utils  # noqa: E402
+from jax.sharding import Mesh, NamedSharding, PartitionSpec  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ganspec.networks import pack_samples  # noqa: E402
@@ -38,6 +54,7 @@ from ganspec.train import constraints  # noqa: E402
 from ganspec.train.auxiliary import (  # noqa: E402
     CRITIC_METRIC, GENERATOR_METRIC, INFORMATION_METRIC, adversarial,
 )
+from ganspec.train.layout import NONE, Layout, LayoutError, host_device_flags, with_device_count  # noqa: E402
 from ganspec.train.objectives import plain_targets  # noqa: E402
 from ganspec.train.optimizers import unrolled_updates  # noqa: E402
 from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
@@ -93,6 +110,129 @@ class GeneratorCarry(NamedTuple):
     seed: object
 
 
+# ---- where the step runs ---------------------------------------------------------------------------
+
+
+def place(layout: Layout) -> Layout:
+    """Set up the processes and count the devices of `layout` (call it before the data touches JAX):
+    the layout with `devices` filled in (0: every local device). LayoutError when it cannot work here."""
+    if not layout.distributed:
+        return layout
+    if layout.strategy != "data_parallel":
+        raise LayoutError(f"--strategy {layout.strategy} is a TensorFlow strategy",
+                          "on jax use --strategy data_parallel (or --backend tensorflow)")
+    start_processes(layout)
+    local = jax.local_devices()
+    if layout.devices > len(local):
+        hint = "ask for fewer devices"
+        if local[0].platform == "cpu":
+            hint = (f"JAX splits the CPU into as many devices as XLA_FLAGS asks for when it is first imported: "
+                    f"start the process with {host_device_flags(layout.devices)} "
+                    f"(`ganspec run --devices {layout.devices}` sets it itself)")
+        raise LayoutError(f"--devices {layout.devices}: this process sees {len(local)} "
+                          f"{local[0].platform} device{'s' * (len(local) != 1)}", hint)
+    return with_device_count(layout, len(local))
+
+
+def start_processes(layout: Layout) -> None:
+    """`jax.distributed.initialize` for a layout of several processes (once; JAX reads the coordinator from
+    JAX_COORDINATOR_ADDRESS, the count and this process's index come from the layout). On CPU, JAX's
+    cross-process collectives are gloo's (`jax_cpu_collectives_implementation`, JAX's default)."""
+    if layout.workers <= 1:
+        return
+    if not jax.distributed.is_initialized():
+        address = os.environ.get("JAX_COORDINATOR_ADDRESS")
+        if not address:
+            raise LayoutError(f"JAX_NUM_PROCESSES={layout.workers} but JAX_COORDINATOR_ADDRESS is not set",
+                              "set JAX_COORDINATOR_ADDRESS=host:port of process 0, the same in every process")
+        try:
+            jax.distributed.initialize(address, num_processes=layout.workers, process_id=layout.worker)
+        except (RuntimeError, ValueError) as exc:
+            raise LayoutError(f"JAX could not join process {layout.worker} of {layout.workers} "
+                              f"at {address}: {exc}",
+                              "start every process with the same JAX_COORDINATOR_ADDRESS and JAX_NUM_PROCESSES "
+                              "before JAX runs anything") from None
+    if (jax.process_count(), jax.process_index()) != (layout.workers, layout.worker):
+        raise LayoutError(f"JAX runs process {jax.process_index()} of {jax.process_count()}, the layout asks for "
+                          f"process {layout.worker} of {layout.workers}",
+                          "JAX_NUM_PROCESSES and JAX_PROCESS_ID must match how JAX was initialised")
+
+
+class OneDevice:
+    """Where the step runs without a strategy: JAX's default device."""
+
+    layout = NONE
+
+    def compile(self, iteration):
+        # The state is donated: XLA updates it in place (the arrays of the previous iteration die).
+        return jax.jit(iteration, donate_argnums=(0,), static_argnames=("critic_steps",))
+
+    @staticmethod
+    def state(values: StepState) -> StepState:
+        """The step's state from the Keras variables' values (copies: the compiled step donates its input)."""
+        return jax.tree.map(jnp.array, values)
+
+    @staticmethod
+    def inputs(real_batches, real_labels):
+        real_batches = jnp.asarray(real_batches, dtype=jnp.float32)
+        if real_labels is not None:
+            real_labels = jnp.asarray(real_labels, dtype=jnp.int32)
+        return real_batches, real_labels
+
+    @staticmethod
+    def local(value):
+        """A state array as a Keras variable holds it (a copy: the next iteration donates the state)."""
+        return jnp.array(value)
+
+
+class Placement:
+    """Data parallelism over a 1-D device mesh (axis "batch": `layout.devices` devices of each process, in
+    process order): the state and the metrics replicated, the real batches and labels split along the
+    batch axis (axis 1 of [k, B, ...]). Every process passes the whole global batch; each places the rows
+    of its own devices."""
+
+    AXIS = "batch"
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+        by_process = {}
+        for device in jax.devices():
+            by_process.setdefault(device.process_index, []).append(device)
+        devices = [d for p in sorted(by_process) for d in sorted(by_process[p], key=lambda d: d.id)[:layout.devices]]
+        self.mesh = Mesh(np.array(devices), (self.AXIS,))
+        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.split = NamedSharding(self.mesh, PartitionSpec(None, self.AXIS))
+        self.processes = jax.process_count()
+
+    def compile(self, iteration):
+        return jax.jit(iteration, donate_argnums=(0,), static_argnames=("critic_steps",),
+                       out_shardings=self.replicated)
+
+    def state(self, values: StepState) -> StepState:
+        """The state replicated on every device of the mesh; with several processes, process 0's values."""
+        host = jax.tree.map(np.asarray, values)
+        if self.processes > 1:  # one source of truth, whatever each process built or restored
+            host = multihost_utils.broadcast_one_to_all(host)
+        return jax.tree.map(lambda value: self._put(np.asarray(value), self.replicated), host)
+
+    def inputs(self, real_batches, real_labels):
+        real_batches = self._put(np.asarray(real_batches, dtype=np.float32), self.split)
+        if real_labels is not None:
+            real_labels = self._put(np.asarray(real_labels, dtype=np.int32), self.split)
+        return real_batches, real_labels
+
+    @staticmethod
+    def local(value):
+        """A replicated array as a Keras variable holds it: this process's first copy, on one device."""
+        return jnp.array(value.addressable_data(0))
+
+    def _put(self, value: np.ndarray, sharding):
+        if self.processes == 1:
+            return jax.device_put(value, sharding)
+        # The global array from the rows each of this process's devices holds.
+        return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+
 def global_norm(gradients):
     """sqrt of the sum of squares of all gradient entries."""
     return jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in gradients if g is not None))
@@ -101,8 +241,10 @@ def global_norm(gradients):
 class JaxTrainStep(StepBase):
     """A compiled GAN iteration for one spec on JAX, with the same interface as the TensorFlow step."""
 
-    def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer):
+    def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer, placement=None):
         self._set_up(spec, generator, critic, generator_optimizer, critic_optimizer)
+        self._placement = placement or OneDevice()
+        self.layout = self._placement.layout
         self.iteration = keras.Variable(0, dtype="int32", trainable=False, name="iteration")  # int64 needs x64
         self.critic_updates = keras.Variable(0, dtype="int32", trainable=False, name="critic_updates")
         for constraint, rule in self.after_updates:  # the critic starts inside the clipping box
@@ -113,8 +255,7 @@ class JaxTrainStep(StepBase):
         self._ema_sources = [generator_variables.index(id(v)) for v in generator.weights]
         self._fake_shape = tuple(generator.output_shape[1:])
         self._state = None
-        # The state is donated: XLA updates it in place (the arrays of the previous iteration die).
-        self._compiled = jax.jit(self._iteration, donate_argnums=(0,), static_argnames=("critic_steps",))
+        self._compiled = self._placement.compile(self._iteration)
 
     # ---- the state and the Keras variables ---------------------------------------------------
 
@@ -137,14 +278,15 @@ class JaxTrainStep(StepBase):
         )
 
     def reload(self) -> None:
-        """Read the state from the Keras variables again (after a checkpoint was restored into them)."""
+        """Read the state from the Keras variables again (after a checkpoint was restored into them); in every
+        process of a multi-process run (the next iteration places process 0's values on every device)."""
         self._state = None
 
     def _current(self) -> StepState:
         if self._state is None:
-            # Copies: the compiled step donates its input, and the Keras variables must stay valid.
-            self._state = StepState(*(tuple(jnp.array(v.value) for v in field) if isinstance(field, tuple)
-                                      else jnp.array(field.value) for field in self._variables()))
+            values = StepState(*(tuple(v.value for v in field) if isinstance(field, tuple) else field.value
+                                 for field in self._variables()))
+            self._state = self._placement.state(values)
         return self._state
 
     def sync(self) -> None:
@@ -155,16 +297,14 @@ class JaxTrainStep(StepBase):
             if not isinstance(variables, tuple):
                 variables, values = (variables,), (values,)
             for variable, value in zip(variables, values):
-                variable.assign(jnp.array(value))  # a copy: the next iteration donates the state
+                variable.assign(self._placement.local(value))
 
     # ---- public ------------------------------------------------------------------------------
 
     def __call__(self, real_batches, real_labels=None, *, critic_steps: int) -> dict:
         """Run one iteration of `critic_steps` critic updates; returns {metric name: scalar array}."""
-        real_batches = jnp.asarray(real_batches, dtype=jnp.float32)
+        real_batches, real_labels = self._placement.inputs(real_batches, real_labels)
         critic_steps = self._check_critic_steps(real_batches, critic_steps)
-        if real_labels is not None:
-            real_labels = jnp.asarray(real_labels, dtype=jnp.int32)
         self._state, metrics = self._compiled(self._current(), real_batches, real_labels, critic_steps=critic_steps)
         return metrics
 
@@ -614,11 +754,23 @@ def _variable_value(optimizer, values, variable):
     raise KeyError(variable.path)
 
 
-def make_train_step(spec, generator, critic, generator_optimizer, critic_optimizer) -> JaxTrainStep:
-    """The compiled iteration for a spec and its built models and optimizers."""
-    return JaxTrainStep(spec, generator, critic, generator_optimizer, critic_optimizer)
+def make_train_step(spec, generator, critic, generator_optimizer, critic_optimizer,
+                    layout: Layout = NONE) -> JaxTrainStep:
+    """The compiled iteration for a spec and its built models and optimizers, on the devices of `layout`."""
+    placement = Placement(_placed(spec, layout)) if layout.distributed else None
+    return JaxTrainStep(spec, generator, critic, generator_optimizer, critic_optimizer, placement)
 
 
-def compile_training(spec, sample: tuple[int, ...]) -> JaxTrainStep:
-    """Build both networks (the critic for real samples of shape `sample`) and both optimizers, and the step."""
-    return make_train_step(spec, *build_parts(spec, sample))
+def compile_training(spec, sample: tuple[int, ...], layout: Layout = NONE) -> JaxTrainStep:
+    """Build both networks (the critic for real samples of shape `sample`) and both optimizers, and the step
+    on the devices of `layout` (`place`: processes started, devices counted, the batch checked)."""
+    if layout.distributed:
+        layout = _placed(spec, layout)  # before the models touch JAX: several processes join first
+    return make_train_step(spec, *build_parts(spec, sample), layout=layout)
+
+
+def _placed(spec, layout: Layout) -> Layout:
+    """`place(layout)`, its replicas checked against the spec's global batch (LayoutError)."""
+    layout = place(layout)
+    layout.per_replica_batch(spec.train.batch)
+    return layout

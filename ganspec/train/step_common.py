@@ -23,6 +23,11 @@ Random draws happen in the same order on both backends (z, then for the real and
 DiffAugment's draws and instance noise, label targets, the penalty points of each penalty in order),
 each from the step's `keras.random.SeedGenerator(spec.seed)`. Every sample the critic sees passes
 `StepBase._augment` (DiffAugment, Zhao et al. 2020; nothing without `tricks.diffaugment`) first.
+
+A data-parallel step (`tf_step` under a `tf.distribute` strategy) splits each global batch over its
+`replicas`. Every batch-shaped draw then goes through `StepBase._draw`: it is drawn for the global
+batch from the seed generator, which every replica holds identically, and each replica keeps its own
+rows, so N replicas see exactly the numbers one device drawing the global batch would.
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ from ganspec.networks import build_critic, build_generator, critic_input
 from ganspec.networks.keras_models import Maxout
 from ganspec.train import augment, constraints
 from ganspec.train.auxiliary import GENERATOR_METRIC, AuxiliaryTerms
-from ganspec.train.objectives import critic_targets, objective_losses, plain_targets
+from ganspec.train.objectives import Targets, critic_targets, objective_losses, plain_targets
 from ganspec.train.optimizers import make_optimizer, make_optimizers
+from ganspec.train.priors import sample_labels, sample_latent
 from ganspec.train.schedules import critic_schedule
 
 CRITIC_METRICS = ("critic_loss", "penalty", "d_real", "d_fake", "critic_grad_norm")
@@ -137,6 +143,14 @@ def make_ema_generator(spec, generator):
 class StepBase:
     """What both backends' steps set up and compute alike (the counters are backend variables)."""
 
+    # The replicas one global batch is split over (a `tf.distribute` step); each traces its iteration on
+    # its own rows, `_replica_id()` of `replicas`. One everywhere else, where nothing is sliced.
+    replicas = 1
+
+    def _replica_id(self):
+        """This replica's index among `replicas` (a Python int where the backend knows it when tracing)."""
+        return 0
+
     def _set_up(self, spec, generator, critic, generator_optimizer, critic_optimizer) -> None:
         self.spec = spec
         self.generator, self.critic = generator, critic
@@ -194,11 +208,47 @@ class StepBase:
     def _one_hot(self, labels):
         return keras.ops.one_hot(labels, self.spec.conditional.classes)
 
+    # ---- random draws: the global batch's, sliced to this replica -----------------------------------
+
+    def _draw(self, draw, batch: int):
+        """`draw(n)`: random tensors (any nesting of them) whose first axis has n samples. Returns them
+        for this replica's `batch` samples: drawn for the global batch (`batch * replicas`) and cut to
+        this replica's rows, so that every layout consumes the seed generator alike."""
+        if self.replicas == 1:
+            return draw(batch)
+        return keras.tree.map_structure(lambda x: self._rows(x, batch), draw(batch * self.replicas))
+
+    def _rows(self, tensor, batch: int):
+        """This replica's `batch` rows of a tensor over the global batch."""
+        index = self._replica_id()
+        if isinstance(index, int):
+            return tensor[index * batch:(index + 1) * batch]
+        blocks = keras.ops.reshape(tensor, (self.replicas, batch) + tuple(tensor.shape[1:]))
+        return keras.ops.take(blocks, index, axis=0)
+
+    def _tiled(self, tensor, batch: int):
+        """`tensor` [b, ...] repeated to `batch` rows: this replica's rows of it are the tensor itself, so a
+        draw that mixes random numbers with samples (penalty points) can run over the global batch."""
+        if tensor.shape[0] == batch:
+            return tensor
+        return keras.ops.tile(tensor, (batch // tensor.shape[0],) + (1,) * (len(tensor.shape) - 1))
+
+    def _latent(self, batch: int):
+        """z ~ p(z) for `batch` samples (`priors.sample_latent`)."""
+        return self._draw(lambda n: sample_latent(self.spec.latent, n, self.seed_generator), batch)
+
+    def _sampled_labels(self, batch: int):
+        """One-hot generator labels for `batch` samples (`priors.sample_labels`)."""
+        return self._draw(lambda n: sample_labels(self.spec.conditional.classes, n, self.seed_generator), batch)
+
     def _augmentation(self, shape):
         """DiffAugment's draws for one batch of critic inputs of `shape` (Zhao et al. 2020), or None
         without `tricks.diffaugment`; drawn where the step draws its other noise."""
         policies = self.spec.tricks.diffaugment
-        return augment.draw(policies, tuple(shape), self.seed_generator) if policies else None
+        if not policies:
+            return None
+        rest = tuple(shape[1:])
+        return self._draw(lambda n: augment.draw(policies, (n,) + rest, self.seed_generator), shape[0])
 
     def _augmented(self, samples, draws):
         """T(samples) with `draws` from `_augmentation` (differentiable), or the samples themselves."""
@@ -210,13 +260,18 @@ class StepBase:
 
     def _penalty_points(self, real, fake):
         """Where each gradient penalty looks, drawn on every critic update (lazy ones too), in order."""
-        return [r.points(c, real, fake, self.seed_generator) if isinstance(r, constraints.GradientRule) else None
-                for c, r in self.penalties]
+        def points(constraint, rule):
+            return self._draw(lambda n: rule.points(constraint, self._tiled(real, n), self._tiled(fake, n),
+                                                    self.seed_generator), real.shape[0])
+        return [points(c, r) if isinstance(r, constraints.GradientRule) else None for c, r in self.penalties]
 
     def _targets(self, decisions):
         """How real each critic decision's sample is (1 / 0, or after the label tricks)."""
         shape = (decisions, 1)
         tricks = self.spec.tricks
         if self.losses.uses_targets and (tricks.label_smoothing or tricks.label_noise or tricks.label_flip):
-            return critic_targets(tricks, shape, shape, self.seed_generator)
+            def draw(n):
+                targets = critic_targets(tricks, (n, 1), (n, 1), self.seed_generator)
+                return targets.real, targets.fake
+            return Targets(*self._draw(draw, decisions))
         return plain_targets(shape, shape)

@@ -19,9 +19,22 @@ Two things make the step cheaper than the textbook code without changing what it
 so that its own gradient skips the terms that are exactly zero (`critic_input_gradients`), and
 a critic that treats every sample on its own scores the real and the fake batch in one call
 (`step_common.joins_critic_calls`).
+
+Data-parallel training (a `ganspec.train.layout.Layout` with strategy `mirrored` or `multi_worker`):
+the models, optimizers and step are built in a `tf.distribute` strategy's scope and one `tf.function`
+runs the same iteration on every replica (`strategy.run`), each on its slice of every global real
+batch and of every random draw (`StepBase._draw`). Each replica's losses are means over its slice,
+scaled by 1 / replicas, and the step all-reduces (sums) their gradients once, before the optimizer
+(whose own reduction is switched off, `_reduced_by_step`): the update and the reported gradient
+norms are those of the global batch's mean loss, as on one device. The critic's updates are then
+unrolled (a `tf.while_loop` body cannot hold the strategy's synchronisation points), every variable
+a replica writes (counters, RNG state, clipping, spectral-norm vectors, the EMA) is computed alike on
+every replica, and per-replica batch-norm statistics are averaged once an iteration.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import keras
 import tensorflow as tf
@@ -30,9 +43,9 @@ from keras import ops
 from ganspec.networks import critic_input, pack_samples
 from ganspec.train import constraints
 from ganspec.train.auxiliary import CRITIC_METRIC, GENERATOR_METRIC, INFORMATION_METRIC, adversarial
+from ganspec.train.layout import NONE, Layout, LayoutError, with_device_count
 from ganspec.train.objectives import plain_targets
 from ganspec.train.optimizers import unrolled_updates
-from ganspec.train.priors import sample_labels, sample_latent
 from ganspec.train.schedules import instance_noise_std
 from ganspec.train.step_common import (
     CRITIC_METRICS,
@@ -44,7 +57,7 @@ from ganspec.train.step_common import (
     per_sample,
 )
 
-__all__ = ["TrainStep", "compile_training", "critic_input_gradients", "per_sample"]
+__all__ = ["TrainStep", "compile_training", "critic_input_gradients", "per_sample", "place"]
 
 
 # A gradient penalty differentiates grad_x D(x) once more. Through ReLU and LeakyReLU that second
@@ -97,16 +110,33 @@ def global_norm(gradients):
 class TrainStep(StepBase, tf.Module):
     """A compiled GAN iteration for one spec, its models and optimizers. Call it with real
     batches [critic_steps, batch, ...] (and integer labels [critic_steps, batch] when
-    conditional) and `critic_steps=`; it returns a dict of scalar metrics."""
+    conditional) and `critic_steps=`; it returns a dict of scalar metrics.
 
-    def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer):
+    With a `strategy` (built, with everything else, in its scope: `compile_training`), `batch` is the
+    global batch; `layout` says how it is split, `strategy` is None on one device."""
+
+    def __init__(self, spec, generator, critic, generator_optimizer, critic_optimizer, strategy=None,
+                 layout: Layout = NONE):
         super().__init__(name="train_step")
         self._set_up(spec, generator, critic, generator_optimizer, critic_optimizer)
+        self.layout, self.strategy = layout, strategy
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="critic_updates")
         self._after_update(first=True)  # the critic starts inside the clipping box
-        # autograph off: the loops are explicit, so keras.ops code is traced as written.
-        self._compiled = tf.function(self._iteration, jit_compile=spec.train.xla, autograph=False)
+        if strategy is None:
+            # autograph off: the loops are explicit, so keras.ops code is traced as written.
+            self._compiled = tf.function(self._iteration, jit_compile=spec.train.xla, autograph=False)
+            return
+        self.replicas = strategy.num_replicas_in_sync
+        self.generator_batch = layout.per_replica_batch(self.generator_batch, "train.generator_batch")
+        for optimizer in (generator_optimizer, critic_optimizer, self.information_optimizer):
+            _reduced_by_step(optimizer)
+        # Per-replica batch norm: each replica's moving statistics follow its own slice; they are
+        # averaged once an iteration so that every replica (and a checkpoint) holds the same ones.
+        self._replica_statistics = [variable for model in (generator, critic) for layer in _layers(model)
+                                    if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized
+                                    for variable in (layer.moving_mean, layer.moving_variance)]
+        self._compiled = tf.function(self._replicated_iteration, autograph=False)
 
     # ---- public --------------------------------------------------------------------------
 
@@ -116,13 +146,74 @@ class TrainStep(StepBase, tf.Module):
         critic_steps = self._check_critic_steps(real_batches, critic_steps)
         if real_labels is not None:
             real_labels = tf.convert_to_tensor(real_labels, dtype=tf.int32)
-        return self._compiled(real_batches, real_labels, critic_steps)
+        if self.strategy is None:
+            return self._compiled(real_batches, real_labels, critic_steps)
+        return self._compiled(*self._split(real_batches, real_labels), critic_steps)
 
     def sync(self) -> None:
         """The Keras variables are the step's state: nothing to write back."""
 
     def reload(self) -> None:
         """The Keras variables are the step's state: nothing to read again."""
+
+    # ---- data parallel -------------------------------------------------------------------
+
+    def _split(self, real_batches, real_labels):
+        """Each replica's slice (axis 1, the batch) of the global real batches and labels: replica r of R
+        gets rows r * B / R .. (r + 1) * B / R (r counts across all workers)."""
+        batch = self.layout.per_replica_batch(real_batches.shape[1], "the real batch")
+
+        def rows(tensor):
+            if tensor is None or self.replicas == 1:  # one replica reads the whole batch where it lies
+                return tensor
+            return self.strategy.experimental_distribute_values_from_function(
+                lambda context: tensor[:, context.replica_id_in_sync_group * batch:
+                                       (context.replica_id_in_sync_group + 1) * batch])
+        return rows(real_batches), rows(real_labels)
+
+    def _replicated_iteration(self, real_batches, real_labels, critic_steps: int):
+        """One iteration on every replica; the metrics averaged over them (means of equal slices: the
+        global batch's means)."""
+        names = []  # the metrics' names, in the order each replica stacks them
+
+        def replica(real_batches, real_labels):
+            results = self._iteration(real_batches, real_labels, critic_steps)
+            names[:] = results
+            return tf.stack([tf.cast(value, tf.float32) for value in results.values()])
+
+        stacked = self.strategy.run(replica, args=(real_batches, real_labels))
+        values = tf.unstack(self.strategy.reduce(tf.distribute.ReduceOp.MEAN, stacked, axis=None))
+        return dict(zip(names, values))
+
+    def _replica_id(self):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        static = tf.get_static_value(replica)
+        return replica if static is None else int(static)
+
+    def _reduced(self, gradients):
+        """The gradients summed over the replicas (each replica's loss carries 1 / replicas, so the sum
+        is the global batch's gradient), None where a variable has none; as they are on one device."""
+        if self.replicas == 1:
+            return gradients
+        present = [g for g in gradients if g is not None]
+        summed = iter(tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present))
+        return [None if g is None else next(summed) for g in gradients]
+
+    def _apply(self, optimizer, gradients, variables):
+        """One optimizer update from this replica's gradients; returns the (global) gradients applied."""
+        gradients = self._reduced(gradients)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return gradients
+
+    def _share_statistics(self):
+        """Per-replica batch norm: every replica's moving statistics set to their mean over the replicas
+        (their updates are linear in the batch moments, so this is the mean of the replicas' updates)."""
+        if self.replicas == 1 or not self._replica_statistics:
+            return
+        means = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.MEAN, [v.value for v in self._replica_statistics])
+        for variable, mean in zip(self._replica_statistics, means):
+            variable.assign(mean)
 
     # ---- the iteration -------------------------------------------------------------------
 
@@ -132,6 +223,7 @@ class TrainStep(StepBase, tf.Module):
         results = ITERATIONS[spec.steps.order](self, real_batches, real_labels, critic_steps, noise_std)
         if self.information_optimizer is not None:
             results[INFORMATION_METRIC] = self._information_update()
+        self._share_statistics()
         if self.ema_generator is not None:
             self._update_ema()
         self.iteration.assign_add(1)
@@ -157,9 +249,14 @@ class TrainStep(StepBase, tf.Module):
 
         # A graph while loop, traced once. Unrolled (k traced updates) it ran at the same steady speed
         # (keras.io WGAN-GP on CPU: 1.221x keras.io against 1.225x) with a 1.5x longer first
-        # iteration; the JAX step unrolls because there the loop cost a quarter of its speed.
-        zeros = {name: tf.constant(0.0) for name in names}
-        _, totals = tf.while_loop(lambda i, _: i < critic_steps, critic_update, (tf.constant(0), zeros))
+        # iteration; the JAX step unrolls because there the loop cost a quarter of its speed. Under a
+        # strategy it unrolls: the all-reduces cannot sit in a while loop's body.
+        totals = {name: tf.constant(0.0) for name in names}
+        if self.strategy is None:
+            _, totals = tf.while_loop(lambda i, _: i < critic_steps, critic_update, (tf.constant(0), totals))
+        else:
+            for i in range(critic_steps):
+                _, totals = critic_update(i, totals)
         results = {name: value / critic_steps for name, value in totals.items()}
 
         last_labels = self._one_hot(real_labels[-1]) if real_labels is not None else None
@@ -204,9 +301,9 @@ class TrainStep(StepBase, tf.Module):
             generator_scaled = self._scale(self.generator_optimizer, generator_loss + generator_auxiliary)
         generator_gradients = generator_tape.gradient(generator_scaled, generator_variables)
         critic_gradients = critic_tape.gradient(critic_scaled, critic_variables)
-        self.generator_optimizer.apply_gradients(zip(generator_gradients, generator_variables))
+        generator_gradients = self._apply(self.generator_optimizer, generator_gradients, generator_variables)
         with missing_gradients_allowed():  # the heads its loss does not read
-            self.critic_optimizer.apply_gradients(zip(critic_gradients, critic_variables))
+            critic_gradients = self._apply(self.critic_optimizer, critic_gradients, critic_variables)
         self._after_update()
         self.critic_updates.assign_add(1)
         results = self._critic_metrics(critic_loss, penalty, d_real, d_fake, critic_gradients, critic_auxiliary)
@@ -236,7 +333,7 @@ class TrainStep(StepBase, tf.Module):
         variables = self.critic.trainable_variables
         gradients = tape.gradient(scaled, variables)
         with missing_gradients_allowed():  # the heads its loss does not read
-            self.critic_optimizer.apply_gradients(zip(gradients, variables))
+            gradients = self._apply(self.critic_optimizer, gradients, variables)
         self._after_update()
         self.critic_updates.assign_add(1)
         return self._critic_metrics(loss, penalty, d_real, d_fake, gradients, auxiliary)
@@ -260,7 +357,7 @@ class TrainStep(StepBase, tf.Module):
         """One generator update on `batch` fresh z; returns its metrics and G(z) (before the update)."""
         spec, losses = self.spec, self.losses
         if spec.conditional:
-            labels = sample_labels(spec.conditional.classes, batch, self.seed_generator)
+            labels = self._sampled_labels(batch)
         real = self._noisy(real, noise_std)
         with tf.GradientTape() as tape:
             generated = self.generator(self._generator_inputs(batch, labels), training=True)
@@ -276,8 +373,7 @@ class TrainStep(StepBase, tf.Module):
             loss = losses.generator(spec.objective, d_real, d_fake)
             scaled = self._scale(self.generator_optimizer, loss + auxiliary)
         variables = self.generator.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.generator_optimizer.apply_gradients(zip(gradients, variables))
+        gradients = self._apply(self.generator_optimizer, tape.gradient(scaled, variables), variables)
         metrics = {
             "generator_loss": loss,
             "generator_grad_norm": global_norm(gradients) / self._loss_scale(self.generator_optimizer),
@@ -293,8 +389,8 @@ class TrainStep(StepBase, tf.Module):
         critic's weights. Q reads the fakes as they are (no DiffAugment or instance noise), as the script does."""
         spec = self.spec
         batch = self.generator_batch
-        labels = sample_labels(spec.conditional.classes, batch, self.seed_generator) if spec.conditional else None
-        z = sample_latent(spec.latent, batch, self.seed_generator)
+        labels = self._sampled_labels(batch) if spec.conditional else None
+        z = self._latent(batch)
         variables = self.generator.trainable_variables + self.critic.trainable_variables
         with tf.GradientTape() as tape:
             generated = self.generator([z, labels] if spec.conditional else z, training=True)
@@ -302,7 +398,7 @@ class TrainStep(StepBase, tf.Module):
             scaled = self._scale(self.information_optimizer, loss)
         gradients = tape.gradient(scaled, variables)
         with missing_gradients_allowed():  # the adversarial output's own weights
-            self.information_optimizer.apply_gradients(zip(gradients, variables))
+            self._apply(self.information_optimizer, gradients, variables)
         self._after_update()  # the critic's weights moved: back inside the clipping box
         return loss
 
@@ -333,7 +429,7 @@ class TrainStep(StepBase, tf.Module):
         return scores[:count], scores[count:], None
 
     def _generator_inputs(self, batch, labels):
-        z = sample_latent(self.spec.latent, batch, self.seed_generator)
+        z = self._latent(batch)
         return [z, labels] if self.spec.conditional else z
 
     def _noisy(self, samples, std):
@@ -341,7 +437,9 @@ class TrainStep(StepBase, tf.Module):
         samples = self._augment(samples)
         if self.spec.tricks.instance_noise is None:
             return samples
-        return samples + std * keras.random.normal(ops.shape(samples), seed=self.seed_generator)
+        rest = tuple(samples.shape[1:])
+        noise = self._draw(lambda n: keras.random.normal((n,) + rest, seed=self.seed_generator), samples.shape[0])
+        return samples + std * noise
 
     def _penalty(self, points, real, labels, d_real):
         """Sum of the gradient and output penalties, each on its lazy schedule."""
@@ -391,7 +489,7 @@ class TrainStep(StepBase, tf.Module):
                 tape.watch(weights)
                 call = unrolled(weights)
                 loss = self.losses.critic(spec.objective, call(real, labels), call(fake, labels), targets)
-            return tape.gradient(loss, weights)
+            return self._mean_over_replicas(tape.gradient(loss, weights))
 
         learning_rate = ops.cast(self.critic_optimizer.learning_rate, "float32")
         weights = [tf.convert_to_tensor(v) for v in critic.trainable_variables]
@@ -406,8 +504,18 @@ class TrainStep(StepBase, tf.Module):
             d = tf.cast(decay, average.dtype)
             average.assign(d * average + (1.0 - d) * weight)
 
-    @staticmethod
-    def _scale(optimizer, loss):
+    def _mean_over_replicas(self, tensors):
+        """The mean over the replicas (differentiable): an unrolled critic update takes the global
+        batch's gradient, as on one device."""
+        if self.replicas == 1:
+            return tensors
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, tensors)
+
+    def _scale(self, optimizer, loss):
+        """The loss an update differentiates: this replica's share of the global mean (1 / replicas of its
+        slice's mean, the gradients being summed), loss-scaled under mixed float16."""
+        if self.replicas > 1:
+            loss = loss / self.replicas
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             return optimizer.scale_loss(loss)
         return loss
@@ -436,6 +544,120 @@ def make_train_step(spec, generator, critic, generator_optimizer, critic_optimiz
     return TrainStep(spec, generator, critic, generator_optimizer, critic_optimizer)
 
 
-def compile_training(spec, sample: tuple[int, ...]) -> TrainStep:
-    """Build both networks (the critic for real samples of shape `sample`) and both optimizers, and the step."""
-    return make_train_step(spec, *build_parts(spec, sample))
+def compile_training(spec, sample: tuple[int, ...], layout: Layout = NONE) -> TrainStep:
+    """Build both networks (the critic for real samples of shape `sample`) and both optimizers, and the step;
+    under a distributed `layout`, all of them in its strategy's scope (`place`). LayoutError when the layout
+    cannot train this spec here."""
+    if not layout.distributed:
+        return make_train_step(spec, *build_parts(spec, sample))
+    layout = place(layout)
+    strategy = _PLACED[layout][1]
+    if spec.train.xla:
+        raise LayoutError(f"train.xla cannot compile a {layout.strategy} step: XLA compiles one device's "
+                          "program, a tf.distribute step spans several", "drop train.xla for a distributed run")
+    batch = layout.per_replica_batch(spec.train.batch)
+    if batch % spec.critic.pack:
+        raise LayoutError(f"each replica's {batch} samples do not make whole packs of {spec.critic.pack}",
+                          f"make train.batch a multiple of {spec.critic.pack * layout.replicas}")
+    with strategy.scope():
+        return TrainStep(spec, *build_parts(spec, sample), strategy=strategy, layout=layout)
+
+
+# ---- where the step runs ---------------------------------------------------------------------------
+
+_PLACED: dict = {}  # a layout asked for, and as placed -> (the placed layout, its tf.distribute strategy)
+_MIRRORED_MADE = itertools.count()
+
+
+def place(layout: Layout) -> Layout:
+    """Set up the devices of `layout` and make its strategy (once; call it before TensorFlow runs anything
+    when it should split the CPU): the layout with `devices` counted (0: all). `mirrored` trains on
+    `devices` GPUs when the machine has that many, else on as many logical CPU devices (the CPU is split
+    while TensorFlow is not yet running); `multi_worker` on this process's GPUs (or its CPU) with the
+    cluster from TF_CONFIG. LayoutError when it cannot work here."""
+    if not layout.distributed:
+        return layout
+    if layout in _PLACED:  # a process makes its strategy once (a multi-worker one can only be made once)
+        return _PLACED[layout][0]
+    asked = layout
+    if layout.strategy not in ("mirrored", "multi_worker"):
+        raise LayoutError(f"--strategy {layout.strategy} is not a TensorFlow strategy",
+                          "on tensorflow use --strategy mirrored or multi_worker (or --backend jax)")
+    if layout.strategy == "mirrored":
+        layout, devices = _local_devices(layout)
+        strategy = _mirrored(devices)
+    else:
+        layout, strategy = _multi_worker(layout)
+    if strategy.num_replicas_in_sync != layout.replicas:
+        raise LayoutError(f"{layout.describe()}, but TensorFlow made {strategy.num_replicas_in_sync} replicas",
+                          "check TF_CONFIG and the devices each worker sees")
+    _PLACED[asked] = _PLACED[layout] = (layout, strategy)
+    return layout
+
+
+def _local_devices(layout: Layout) -> tuple[Layout, list[str]]:
+    """The layout counted and the device names a MirroredStrategy over it uses."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus and len(gpus) >= layout.devices:
+        layout = with_device_count(layout, len(gpus))
+        return layout, [f"/gpu:{i}" for i in range(layout.devices)]
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    configured = tf.config.get_logical_device_configuration(cpu) or [None]
+    if layout.devices > len(configured):
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * layout.devices)
+        except RuntimeError:  # TensorFlow runs already: its devices are fixed
+            pass
+    available = len(tf.config.list_logical_devices("CPU"))
+    if layout.devices > available:
+        raise LayoutError(
+            f"--devices {layout.devices}: TensorFlow already runs on {available} CPU device"
+            f"{'s' * (available != 1)}{f' and {len(gpus)} GPU' if gpus else ''}",
+            "the CPU is split into logical devices only before TensorFlow runs anything: place the layout "
+            "(`tf_step.place`) first in the process, or ask for fewer devices")
+    layout = with_device_count(layout, available)
+    return layout, [f"/cpu:{i}" for i in range(layout.devices)]
+
+
+def _mirrored(devices):
+    """A MirroredStrategy whose collective groups are numbered apart from the process's earlier ones: TF
+    numbers every MirroredStrategy's groups from 1, so a second strategy over some of the same devices
+    (a notebook fitting on 2 and then on 4 devices) would join the first one's groups and fail."""
+    base = 100_000 * next(_MIRRORED_MADE)
+    numbered = type("MirroredStrategy", (tf.distribute.MirroredStrategy,), {"_collective_key_base": base})
+    return numbered(devices)
+
+
+def _multi_worker(layout: Layout):
+    """A MultiWorkerMirroredStrategy over this process's devices and TF_CONFIG's workers: all-reduce by
+    NCCL between GPUs, by ring (gRPC) between CPUs. TensorFlow allows it only before it runs anything."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus and layout.devices > 1:
+        raise LayoutError(f"--devices {layout.devices}: a multi-worker process trains on its GPUs or on one CPU "
+                          "device", "use --devices 1 for CPU workers")
+    layout = with_device_count(layout, len(gpus) or 1)
+    implementation = tf.distribute.experimental.CommunicationImplementation.AUTO if gpus else \
+        tf.distribute.experimental.CommunicationImplementation.RING
+    options = tf.distribute.experimental.CommunicationOptions(implementation=implementation)
+    try:
+        if gpus and layout.devices < len(gpus):
+            tf.config.set_visible_devices(gpus[:layout.devices], "GPU")
+        return layout, tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except RuntimeError as exc:  # TensorFlow runs already: "Collective ops must be configured at program startup"
+        raise LayoutError(f"a multi-worker strategy cannot start once TensorFlow runs ({exc})",
+                          "place the layout (`tf_step.place`) first in the process, before any TensorFlow "
+                          "operation") from None
+
+
+def _reduced_by_step(optimizer) -> None:
+    """Switch off the all-reduce (sum) Keras' TensorFlow optimizer does in a replica context: the step
+    reduces the gradients itself (`TrainStep._reduced`), once, and reports their norm."""
+    while optimizer is not None:
+        optimizer._all_reduce_sum_gradients = list  # (gradient, variable) pairs, as they are
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+
+
+def _layers(model):
+    """Every layer of a model, nested ones too."""
+    return model._flatten_layers(include_self=False, recursive=True)

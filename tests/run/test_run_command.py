@@ -172,6 +172,30 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     assert (run / "checkpoints" / "latest").exists()
 
 
+def test_ctrl_c_pressed_again_and_again_while_saving_still_saves_and_exits_130(tmp_path):
+    """Fault injection: after the first SIGINT, more keep coming every few milliseconds until the process
+    has exited; none may cut the interrupt save, the final messages or the exit short."""
+    spec = write_spec(tmp_path, "train.iterations 100_000")
+    proc = _start(["run", spec, "--plain", "--out", tmp_path / "runs"], tmp_path)
+    _wait_for_iteration(proc, 30)
+    proc.send_signal(signal.SIGINT)
+    sent = 1
+    while proc.poll() is None and sent < 5000:
+        time.sleep(0.005)
+        try:
+            proc.send_signal(signal.SIGINT)
+            sent += 1
+        except ProcessLookupError:
+            break
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == exitcodes.INTERRUPTED, out
+    assert "Traceback" not in out and "interrupted: saved ckpt-" in out
+    run = run_dir(tmp_path / "runs")
+    saved = out.split("interrupted: saved ")[1].split(";")[0]
+    assert (run / "checkpoints" / saved / "state.json").exists()
+    assert not list((run / "checkpoints").glob(".tmp-*"))
+
+
 def test_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
     spec = tmp_path / "nan.gan"
     spec.write_text((TINY % "").replace("optimizer.critic adam(lr: 1e-3, beta1: 0.5, beta2: 0.9)",

@@ -39,7 +39,9 @@ def test_checkpoints_rotate_and_latest_skips_incomplete(tmp_path):
     run, _ = make_run(tmp_path)
     for it in (100, 200, 300, 400):
         tmp = run.new_checkpoint_dir(it)
-        (tmp / "state.json").write_text("{}")
+        for name in ("generator.weights.h5", "variables.npz"):
+            (tmp / name).write_text("weights")
+        (tmp / "state.json").write_text(f'{{"iteration": {it}}}')
         run.commit_checkpoint(tmp, it, keep=2)
     assert [p.name for p in run.list_checkpoints()] == ["ckpt-00000300", "ckpt-00000400"]
     assert run.latest_checkpoint().name == "ckpt-00000400"
