@@ -287,8 +287,15 @@ def fit(experiment: Experiment | str | Path, *, out: str | Path | None = None, i
         out = tempfile.mkdtemp(prefix=f"ganspec-worker{layout.worker}-")
     run_dir = RunDir.create(spec, list(experiment.files) if experiment.files else None, out,
                             spec_dir=experiment.spec_dir, text=experiment.text)
-    return _train(Run(run_dir.path), spec, callbacks if layout.is_chief else (), display, resume=False,
-                  layout=layout)
+    try:
+        return _train(Run(run_dir.path), spec, callbacks if layout.is_chief else (), display, resume=False,
+                      layout=layout)
+    except InvalidSpec:
+        if not (run_dir.path / "metrics.jsonl").exists():  # it failed to start: no empty run directory stays
+            import shutil
+
+            shutil.rmtree(run_dir.path, ignore_errors=True)
+        raise
 
 
 def _layout(spec, backend, strategy, devices):

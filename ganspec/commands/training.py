@@ -47,6 +47,7 @@ def cmd_run(args) -> int:
         return report.exit_code
     if not layout.is_chief:  # another worker of a multi-process run: the chief alone writes the run directory
         return _train_as_worker(report, spec, files, spec_dir, run, layout, args)
+    created = run is None
     run = _resume_or_create(report, run, spec, files, spec_dir, args)
     if run is None:
         return report.exit_code
@@ -61,6 +62,10 @@ def cmd_run(args) -> int:
         trainer.prepare()
     except SpecError as exc:
         report.add(exc.diagnostics)
+        if created:  # a start that failed (unreadable data, devices) leaves no empty run directory behind
+            import shutil
+
+            shutil.rmtree(run.path, ignore_errors=True)
         return report.exit_code
     if trainer.layout.distributed:
         report.print(f"devices: {trainer.layout.describe()}; train.batch {spec.train.batch} is the global batch")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ganspec.metrics import role
@@ -26,17 +25,11 @@ def run_labels(paths: list[Path]) -> list[str]:
 
 
 def evaluations(run_path: Path) -> list[dict]:
-    out = []
-    path = run_path / "metrics.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                break
-            if "evaluation" in record:
-                out.append({"iteration": record["iteration"], **record["evaluation"]})
-    return out
+    """The evaluations a run directory's metrics.jsonl holds (a damaged line skipped, not the rest)."""
+    from ganspec.run.rundir import RunDir
+
+    return [{"iteration": r["iteration"], **r["evaluation"]} for r in RunDir(run_path).read_metrics()
+            if "evaluation" in r and "iteration" in r]
 
 
 def numeric_keys(evals_by_run: dict[str, list[dict]]) -> list[str]:

@@ -17,6 +17,7 @@ while saving never leaves a half-written checkpoint as the latest one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -111,8 +112,10 @@ class RunDir:
         self.write_json("layout.json", {"current": layout.to_json(), "sessions": sessions})
 
     def log(self, record: dict) -> None:
+        """Append a record to metrics.jsonl: standard JSON, a NaN or an infinity written as the string
+        "NaN", "Infinity" or "-Infinity" (which `read_metrics` turns back into floats)."""
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+            fh.write(json.dumps(_standard_json(record), allow_nan=False) + "\n")
 
     def read_metrics(self) -> list[dict]:
         """The records of metrics.jsonl. A line that is not a JSON object (a crash cut it, a disk or an editor
@@ -309,12 +312,32 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().parent == folder.resolve()
 
 
+NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def _standard_json(value):
+    """`value` with every non-finite float written as its name (JSON has no NaN or infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _standard_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard_json(v) for v in value]
+    return value
+
+
+def _floats_back(record: dict) -> dict:
+    return {k: NON_FINITE[v] if isinstance(v, str) and v in NON_FINITE else
+            (_floats_back(v) if isinstance(v, dict) else v) for k, v in record.items()}
+
+
 def _record(line: str):
+    """A metrics.jsonl line as a dict (older files' bare NaN and Infinity read too), or None."""
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    return record if isinstance(record, dict) else None
+    return _floats_back(record) if isinstance(record, dict) else None
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -217,6 +217,7 @@ def test_bad_data_path_is_a_clear_error(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == exitcodes.UNREADABLE
     assert "nowhere/t10k-images-idx3-ubyte.gz" in out and "Traceback" not in out
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())  # no empty run left
 
 
 def test_resume_refuses_a_changed_spec_unless_bookkeeping_or_forced(tmp_path, capsys):

@@ -186,3 +186,20 @@ def test_a_resume_keeps_the_summary_right(tmp_path):
     assert cli("run", "--resume", run, "--plain") == exitcodes.OK  # already finished: nothing to train
     again = json.loads((run / "summary.json").read_text())
     assert again["last"] == summary["last"] and again["metrics"] == summary["metrics"]
+
+
+def test_metrics_jsonl_is_standard_json_even_with_nan_and_infinity(tmp_path):
+    import math
+
+    run = RunDir(tmp_path)
+    run.log({"iteration": 3, "critic_loss": float("nan"), "evaluation": {"reverse_kl": float("inf"), "x": 1.5}})
+
+    def refuse(name):
+        raise ValueError(f"not standard JSON: {name}")
+
+    line = (tmp_path / "metrics.jsonl").read_text().strip()
+    record = json.loads(line, parse_constant=refuse)  # what a strict reader (jq, JavaScript) accepts
+    assert record["critic_loss"] == "NaN" and record["evaluation"]["reverse_kl"] == "Infinity"
+    (back,) = run.read_metrics()
+    assert math.isnan(back["critic_loss"]) and back["evaluation"]["reverse_kl"] == math.inf
+    assert back["evaluation"]["x"] == 1.5

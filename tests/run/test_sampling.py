@@ -108,3 +108,15 @@ def test_batch_and_standing_statistics_exclude_each_other():
     resolved = load_text((SPEC % 10).replace("evaluate.standing_stats 10", "evaluate { standing_stats 10 batch_statistics true }"))
     assert [d.code for d in resolved.diagnostics] == ["E204"]
     assert "standing_stats" in resolved.diagnostics[0].message
+
+
+def test_a_scatter_shows_the_real_data_in_grey_under_the_samples():
+    """Each real point is a grey pixel (they were once zero-radius ellipses, which Pillow draws as nothing)."""
+    from ganspec.run.images import DATA_GREY, scatter
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(500, 2)) * 3
+    picture = scatter(rng.normal(size=(50, 2)) * 0.1, reference=real)
+    grey = (picture == np.array(DATA_GREY)).all(axis=-1)
+    assert grey.sum() > 400  # nearly every one of the 500 points, a few overlapping or under a sample
+    assert grey[:, :200].sum() > 100 and grey[:, 200:].sum() > 100  # spread as the data is
