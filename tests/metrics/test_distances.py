@@ -14,6 +14,7 @@ from ganspec.metrics.images import (
     mmd2_unbiased,
     polynomial_kernel,
     precision_recall,
+    split_bounds,
 )
 
 
@@ -87,6 +88,20 @@ def test_frechet_distance_of_samples_approaches_the_mean_shift():
     assert frechet_distance(*gaussian_stats(x), *gaussian_stats(y)) == pytest.approx(25.0, rel=0.01)
 
 
+def test_frechet_distance_ignores_rounding_noise_of_rank_deficient_covariances():
+    """Features with zero variance (dead units) make the covariances singular; the eigenvalues that are
+    rounding noise (~1e-13) must not add their square roots (~3e-7 each) to the distance."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(64, 64)))[0]
+    a = basis[:, :20] @ np.diag(rng.uniform(1, 2, 20)) @ basis[:, :20].T  # rank 20 of 64
+    b = basis[:, :20] @ np.diag(rng.uniform(1, 2, 20)) @ basis[:, :20].T  # the same subspace
+    la, lb = np.diag(basis[:, :20].T @ a @ basis[:, :20]), np.diag(basis[:, :20].T @ b @ basis[:, :20])
+    exact = float(np.sum((np.sqrt(la) - np.sqrt(lb)) ** 2))  # commuting: sum (sqrt(a_i) - sqrt(b_i))^2
+    mu = np.zeros(64)
+    assert frechet_distance(mu, a, mu, b) == pytest.approx(exact, abs=1e-9)
+    assert frechet_distance(mu, a, mu, a) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_frechet_distance_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="do not fit"):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
@@ -136,8 +151,10 @@ def test_kid_is_reproducible():
 
 def test_inception_score_is_the_class_count_for_confident_uniform_predictions():
     one_hot = np.eye(10)[np.arange(1000) % 10]
-    score, std = inception_score(one_hot, splits=10)
-    assert score == pytest.approx(10.0) and std == pytest.approx(0.0, abs=1e-12)
+    score, std = inception_score(one_hot, splits=1)
+    assert score == pytest.approx(10.0) and std == 0.0
+    score, std = inception_score(one_hot, splits=10)  # random splits of 100: classes not exactly balanced
+    assert 9.5 < score <= 10.0 and 0.0 < std < 0.3
 
 
 def test_inception_score_is_one_for_constant_predictions():
@@ -147,11 +164,26 @@ def test_inception_score_is_one_for_constant_predictions():
     assert inception_score(np.eye(10)[np.zeros(100, int)], splits=2)[0] == pytest.approx(1.0)  # collapsed
 
 
-def test_inception_score_mean_and_std_over_splits():
-    diverse = np.eye(10)[np.arange(100) % 10]  # split score 10
-    collapsed = np.eye(10)[np.zeros(100, int)]  # split score 1
-    score, std = inception_score(np.concatenate([diverse, collapsed]), splits=2)
-    assert score == pytest.approx(5.5) and std == pytest.approx(4.5)
+def test_inception_score_of_one_split_is_its_definition():
+    p = np.random.default_rng(3).dirichlet(np.full(10, 0.3), size=400)
+    marginal = p.mean(axis=0)
+    expected = np.exp(np.mean(np.sum(p * (np.log(p) - np.log(marginal)), axis=1)))
+    assert inception_score(p, splits=1) == (pytest.approx(expected, rel=1e-12), 0.0)
+
+
+def test_inception_score_does_not_depend_on_the_order_of_the_samples():
+    """A class-sorted set of real images scored 1.06 when splits were consecutive (each split one class)."""
+    sorted_by_class = np.eye(10)[np.repeat(np.arange(10), 100)] * 0.98 + 0.002
+    score, _ = inception_score(sorted_by_class, splits=10)
+    assert score > 8.0  # 8.78 at most with this smoothing; consecutive splits gave about 1
+    shuffled = sorted_by_class[np.random.default_rng(5).permutation(1000)]
+    assert inception_score(shuffled, splits=10) == inception_score(sorted_by_class, splits=10)
+
+
+def test_inception_score_splits_have_the_original_codes_boundaries():
+    assert split_bounds(25, 10) == [(0, 2), (2, 5), (5, 7), (7, 10), (10, 12), (12, 15), (15, 17), (17, 20),
+                                    (20, 22), (22, 25)]  # i * N // splits, not numpy.array_split's
+    assert split_bounds(50000, 10)[3] == (15000, 20000)
 
 
 def test_inception_score_rejects_too_few_samples():
