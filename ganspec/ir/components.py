@@ -444,7 +444,9 @@ class GradientPenalty(Constraint):
     """weight * E[(||grad D(x_hat)|| - target)^2] at sampled points x_hat.
 
     at: interpolates (Gulrajani et al. 2017, eq. 3), real or fake points (Mescheder et
-    al. 2018 style), perturbed_real (DRAGAN, Kodali et al. 2017: x + noise * std(x) * U[0,1]).
+    al. 2018 style), perturbed_real (DRAGAN, Kodali et al. 2017, sec. 5: x + delta, delta ~ N(0, (noise *
+    std(x))^2 I), around the data), perturbed_real_uniform (the DRAGAN authors' notebook:
+    x + alpha * noise * std(x) * U[0,1], on one side of the data).
     one_sided penalizes only norms above target (Gulrajani et al. 2017, appendix).
     """
 
@@ -452,7 +454,7 @@ class GradientPenalty(Constraint):
     weight: PosFloat = 10.0
     target: PosFloat = 1.0
     one_sided: bool = False
-    at: Literal["interpolates", "real", "fake", "perturbed_real"] = "interpolates"
+    at: Literal["interpolates", "real", "fake", "perturbed_real", "perturbed_real_uniform"] = "interpolates"
     noise: PosFloat = 0.5
     positional: ClassVar = ("weight",)
     is_gradient_penalty: ClassVar = True

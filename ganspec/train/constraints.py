@@ -40,8 +40,15 @@ def interpolates(constraint, real, fake, seed):
 
 
 def perturbed_real(constraint, real, fake, seed):
-    """DRAGAN (Kodali et al. 2017, reference code): x_p = x + noise * std(x) * U[0, 1] elementwise,
-    then x_hat = x + alpha (x_p - x), alpha ~ U(0, 1) per sample — points around the data."""
+    """DRAGAN (Kodali et al. 2017, sec. 5): x_hat = x + delta, delta ~ N(0, c I), symmetric around the
+    data; here c = (noise * std(x))^2, the perturbation's scale tied to the data's as in the authors' code."""
+    scale = constraint.noise * ops.std(real)
+    return real + scale * keras.random.normal(ops.shape(real), seed=seed, dtype=real.dtype)
+
+
+def perturbed_real_uniform(constraint, real, fake, seed):
+    """DRAGAN as the authors' notebook computes it: x_p = x + noise * std(x) * U[0, 1] elementwise, then
+    x_hat = x + alpha (x_p - x), alpha ~ U(0, 1) per sample: every point on the same side of the data."""
     spread = constraint.noise * ops.std(real) * keras.random.uniform(ops.shape(real), seed=seed, dtype=real.dtype)
     alpha = _per_sample_uniform(real, seed)
     return real + alpha * spread
@@ -52,6 +59,7 @@ PENALTY_POINTS: dict[str, Callable] = {
     "real": lambda constraint, real, fake, seed: real,
     "fake": lambda constraint, real, fake, seed: fake,
     "perturbed_real": perturbed_real,
+    "perturbed_real_uniform": perturbed_real_uniform,
 }
 
 

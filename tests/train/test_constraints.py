@@ -46,7 +46,7 @@ def test_every_constraint_kind_has_a_rule():
     assert set(CONSTRAINTS.names()) == set(constraints.CONSTRAINT_RULES)
 
 
-@pytest.mark.parametrize("at", ["interpolates", "real", "fake", "perturbed_real"])
+@pytest.mark.parametrize("at", ["interpolates", "real", "fake", "perturbed_real", "perturbed_real_uniform"])
 def test_gradient_penalty_of_a_linear_critic(at):
     """Gulrajani et al. 2017, eq. 3: weight * (||w|| - 1)^2 wherever it is taken."""
     penalty = penalty_of("gradient_penalty", linear_critic(W), weight=10.0, at=at)
@@ -87,10 +87,24 @@ def test_interpolates_lie_between_real_and_fake():
     assert alpha.min() >= 0 and alpha.max() <= 1 and alpha[:, 0].std() > 0.1
 
 
-def test_perturbed_real_points_stay_near_the_data():
-    """DRAGAN: x + alpha * noise * std(x) * U[0, 1]."""
+def test_perturbed_real_points_are_gaussian_around_the_data():
+    """DRAGAN, Kodali et al. 2017, sec. 5: x + delta, delta ~ N(0, c I), c = (noise * std(x))^2: symmetric."""
+    real = np.random.default_rng(1).normal(2.0, 3.0, size=(4000, 8)).astype("float32")
     constraint = CONSTRAINTS["gradient_penalty"](at="perturbed_real", noise=0.5)
-    points = ops.convert_to_numpy(constraints.perturbed_real(constraint, REAL, FAKE, keras.random.SeedGenerator(3)))
+    points = ops.convert_to_numpy(constraints.perturbed_real(constraint, real, real, keras.random.SeedGenerator(3)))
+    offset = (points - real).ravel()
+    scale = 0.5 * real.std()
+    assert abs(offset.mean()) < 0.02 * scale  # centred on the data
+    assert offset.std() == pytest.approx(scale, rel=0.02)
+    assert (offset < 0).mean() == pytest.approx(0.5, abs=0.02)  # as many below as above
+    assert abs(np.mean(((offset / scale) ** 4)) - 3.0) < 0.15  # a normal's kurtosis, not a uniform's 1.8
+
+
+def test_the_notebooks_perturbation_stays_on_one_side_of_the_data():
+    """The DRAGAN authors' notebook: x + alpha * noise * std(x) * U[0, 1]."""
+    constraint = CONSTRAINTS["gradient_penalty"](at="perturbed_real_uniform", noise=0.5)
+    points = ops.convert_to_numpy(constraints.perturbed_real_uniform(constraint, REAL, FAKE,
+                                                                     keras.random.SeedGenerator(3)))
     offset = points - REAL
     assert offset.min() >= 0 and offset.max() <= 0.5 * REAL.std() + 1e-6 and offset.max() > 0
 
