@@ -325,6 +325,7 @@ class Relativistic(Objective):
     base: Literal["standard", "least_squares", "hinge"] = "standard"
     average: bool = True
     positional: ClassVar = ("base",)
+    real_fake_targets: ClassVar = False  # its losses compare D(x) with D(G(z)), not with 1 / 0 targets
 
     @property
     def reads_logits(self) -> bool:
@@ -356,6 +357,7 @@ class FDivergence(Objective):
     positional: ClassVar = ("divergence",)
     expects_logits: ClassVar = True
     classification_loss: ClassVar = False
+    real_fake_targets: ClassVar = False  # a variational bound on a divergence: no real/fake targets
 
 
 @OBJECTIVES.register

@@ -90,6 +90,8 @@ def test_consistency_needs_dropout():
 
 def test_label_tricks_without_targets():
     assert codes((CLEAN % "tricks.label_smoothing 0.1").replace("non_saturating", "hinge")) == ["W411"]
+    assert codes((CLEAN % "tricks.label_flip 0.05").replace("non_saturating", "relativistic")) == ["W411"]
+    assert codes((CLEAN % "tricks.label_smoothing 0.1").replace("non_saturating", "f_divergence(kl)")) == ["W411"]
     assert codes(CLEAN % "tricks.label_smoothing 0.1") == []
 
 

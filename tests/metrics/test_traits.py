@@ -130,5 +130,12 @@ def test_objective_traits_keep_the_kinds_the_checks_named():
         return {k for k, cls in OBJECTIVES.items.items() if getattr(cls, trait) == value}
 
     assert having("unbounded_critic") == {"wasserstein", "hinge"}  # no final sigmoid (W403)
-    assert having("real_fake_targets", False) == {"wasserstein", "hinge"}  # label tricks do nothing (W411)
+    # label tricks do nothing (W411): exactly the objectives whose training losses read no targets
+    assert having("real_fake_targets", False) == {"wasserstein", "hinge", "relativistic", "f_divergence"}
+    from ganspec.train.objectives import OBJECTIVE_LOSSES
+
+    for kind, cls in OBJECTIVES.items.items():
+        losses = OBJECTIVE_LOSSES[kind]
+        if not callable(losses):  # `split` takes its critic side's
+            assert losses.uses_targets == cls.real_fake_targets, kind
     assert having("classification_loss", False) == {"wasserstein", "hinge", "f_divergence"}  # health: collapse
