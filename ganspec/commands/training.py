@@ -75,6 +75,8 @@ def cmd_run(args) -> int:
                 report.print(f"resuming {run.path} at iteration {trainer.iteration}")
             else:
                 report.print(f"{run.path} has no checkpoint yet: starting from the beginning")
+            # The spec it goes on with (more iterations, or --force), recorded once its checkpoint fits.
+            run.write_json("resolved.json", spec.model_dump(mode="json"))
         outcome = trainer.train(spec.train.iterations)
     except SpecError as exc:  # another process trains there (E512), a tracker could not start (E510)
         report.add(exc.diagnostics)
@@ -181,8 +183,6 @@ def _resume_or_create(report: Report, run, spec, files, spec_dir, args):
                      hint="use --force to resume anyway, or start a new run")
         report.diff(edits, "run", args.spec or "overrides")
         return None
-    if edits:
-        run.write_json("resolved.json", spec.model_dump(mode="json"))
     return run
 
 
@@ -329,7 +329,12 @@ def cmd_eval(args) -> int:
         return report.exit_code
     document = {"run": str(run.path), "generator": name, "iteration": iteration, "results": results,
                 "skipped": skipped}
-    run.write_json(f"eval-{iteration:08d}.json", document)
+    target = f"eval-{iteration:08d}.json"
+    try:
+        run.write_json(target, document)
+    except OSError as exc:  # a read-only or full run directory: the scores are shown, not lost
+        report.note(f"warning: the scores could not be saved as {run.path / target} ({exc.strerror or exc}); "
+                    "they are shown here only")
     if args.format == "json":
         report.data(document)
         return report.exit_code

@@ -341,12 +341,18 @@ def _record(line: str):
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Write `path` whole or not at all: a temporary file beside it, synced, renamed over it. When the
+    write fails (a full disk, a read-only folder) the old file stays and no temporary file is left."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def bookkeeping_only(edits) -> bool:

@@ -150,18 +150,21 @@ class Trainer:
             self.run.lock()
             for done in self.run.recover():
                 self.display.message(f"note: {done}")
-        candidates = origin.usable_checkpoints()
-        state = None
-        for folder in candidates:
-            try:
-                state = checkpoint.restore(folder, self.models, self.variables)
-                break
-            except Exception as exc:  # noqa: BLE001 - a file the checks passed that still does not load
-                origin.passed_over.append((folder.name, f"it does not load ({type(exc).__name__}: {exc})"))
+        folder = next(iter(origin.usable_checkpoints()), None)  # damaged ones passed over
         for name, why in origin.passed_over:
             self.display.message(f"warning: checkpoint {name} cannot be used: {why}")
-        if state is None:
+        if folder is None:
             return False
+        try:
+            state = checkpoint.restore(folder, self.models, self.variables)
+        except Exception as exc:  # noqa: BLE001 - intact files that do not fit these networks or optimizers
+            from ganspec.diagnostics import SpecError, error
+
+            raise SpecError(error(
+                "E504", f"checkpoint {folder.name} of {origin.path} does not fit this spec's networks or "
+                        f"optimizers ({type(exc).__name__}: {str(exc)[:200]})",
+                hint="resume with the spec the run was trained with, or start a new run; nothing was changed")) \
+                from None
         if origin.passed_over:
             self.display.message(f"resuming from {folder.name}, the newest usable checkpoint")
         self.step.reload()

@@ -203,3 +203,44 @@ def test_metrics_jsonl_is_standard_json_even_with_nan_and_infinity(tmp_path):
     (back,) = run.read_metrics()
     assert math.isnan(back["critic_loss"]) and back["evaluation"]["reverse_kl"] == math.inf
     assert back["evaluation"]["x"] == 1.5
+
+
+def test_eval_of_a_run_directory_it_cannot_write_shows_the_scores_and_says_so(trained, capsys, monkeypatch):
+    import errno
+
+    def read_only(self, name, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(self.path / name))
+
+    monkeypatch.setattr(RunDir, "write_json", read_only)
+    assert cli("eval", trained, "--metric", "mode_coverage(200)") == exitcodes.OK
+    text = capsys.readouterr()
+    assert "could not be saved" in text.out + text.err and "Read-only file system" in text.out + text.err
+    assert "modes_covered" in text.out  # the scores themselves
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary_one(tmp_path, monkeypatch):
+    from ganspec.run.rundir import atomic_write
+
+    target = tmp_path / "summary.json"
+    target.write_text("old")
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        atomic_write(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_a_forced_resume_with_other_networks_is_refused_and_changes_nothing(trained, capsys):
+    wider = trained.parent.parent / "wider.gan"
+    wider.write_text(SPEC.replace("generator { dense(16) relu dense(2) }", "generator { dense(32) relu dense(2) }"))
+    before = {p.relative_to(trained): p.read_bytes() for p in trained.rglob("*") if p.is_file()}
+    code = cli("run", wider, "--resume", trained, "--force", "--plain", "--iterations", 8)
+    text = capsys.readouterr()
+    assert code == exitcodes.INVALID and "Traceback" not in text.out + text.err
+    assert "E504" in text.out + text.err and "does not fit" in text.out + text.err
+    after = {p.relative_to(trained): p.read_bytes() for p in trained.rglob("*") if p.is_file()}
+    assert {k: v for k, v in after.items() if k.name != ".lock"} == {k: v for k, v in before.items()
+                                                                      if k.name != ".lock"}
