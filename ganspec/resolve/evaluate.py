@@ -535,6 +535,11 @@ def apply_override(block: R.RBlock, path: str, text: str, diags: list, env: dict
     if not isinstance(stmt, ast.Setting):
         diags.append(error("E105", f"--set {path}={text}: expected `path=value`", None))
         return
+    if len(doc.experiment.items) > 1:  # `--set 'seed=1 train.batch 999'`: the rest would be dropped unseen
+        diags.append(error("E105", f"--set {path}={text}: one setting per --set, but this value holds "
+                                   f"{len(doc.experiment.items)}", None,
+                           "give each setting its own --set, e.g. --set seed=1 --set train.batch=999"))
+        return
     sub = Evaluator(diags, env=env).statements([stmt], dict(env), stmt.span)
     merged = R.merge(block, sub)
     block.entries, block.key_spans = merged.entries, merged.key_spans

@@ -15,6 +15,12 @@ def test_arithmetic_and_numbers():
     assert spec.optimizer.critic.lr == 0.0002
 
 
+def test_only_ascii_digits_are_numbers():
+    """Python's \\d matches every script's digits; `iterations ７` (a full-width 7) is not a number."""
+    assert codes(load_text(BASE.replace("iterations 100", "iterations \uff17"))) == ["E011"]
+    assert codes(load_text(BASE.replace("iterations 100", "iterations \u0661\u0660"))) == ["E011"]  # Arabic-Indic 10
+
+
 def test_extends_deep_merge(tmp_path):
     write(tmp_path, "base.gan", BASE)
     child = write(tmp_path, "child.gan", """
@@ -96,6 +102,8 @@ def test_set_overrides(tmp_path):
     assert (spec.optimizer.critic.lr, spec.train.batch, spec.objective.kind) == (1e-3, 64, "hinge")
     bad = load(path, overrides=[("train.batch", "((")])
     assert "E105" in codes(bad)
+    two = load(path, overrides=[("seed", "1 train.batch 999")])  # the second setting is not dropped unseen
+    assert codes(two) == ["E105"] and "one setting per --set" in two.diagnostics[0].message
 
 
 def where(resolved):
