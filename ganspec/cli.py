@@ -256,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`ganspec schema | head -1`): nothing left to say
         _silence_stdout()
         return exitcodes.OK
+    except OSError as exc:  # a file the command could not read or write (a missing folder, a full disk)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot read or write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return exitcodes.UNREADABLE
     except Exception as exc:  # never show a traceback for a user error; say it is ours
         import traceback
 

@@ -23,7 +23,9 @@ def cmd_run(args) -> int:
     """Train a spec, or resume a run directory from its latest checkpoint."""
     report = Report()
     overrides = parse_overrides(report, args.set)
-    if args.iterations is not None:
+    if args.iterations is not None and args.iterations < 1:
+        report.error("E500", f"--iterations must be at least 1, not {args.iterations}")
+    elif args.iterations is not None:
         overrides.append(("train.iterations", str(args.iterations)))
     if report.failed:
         return report.exit_code
@@ -302,6 +304,9 @@ def _sample_data_overlay(report: Report, run, spec, seed: int):
 def cmd_eval(args) -> int:
     """Evaluate a run's generator (latest checkpoint, or --checkpoint) and record the scores in the run."""
     report = Report(data_on_stdout=args.format == "json")
+    if args.samples is not None and args.samples < 1:
+        report.error("E500", f"--samples must be at least 1, not {args.samples}")
+        return report.exit_code
     run = _open_run(report, args.run_dir)
     if run is None:
         return report.exit_code

@@ -244,3 +244,17 @@ def test_a_forced_resume_with_other_networks_is_refused_and_changes_nothing(trai
     after = {p.relative_to(trained): p.read_bytes() for p in trained.rglob("*") if p.is_file()}
     assert {k: v for k, v in after.items() if k.name != ".lock"} == {k: v for k, v in before.items()
                                                                       if k.name != ".lock"}
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["eval", "{run}", "--samples", "-5"], exitcodes.INVALID, "--samples must be at least 1"),
+    (["eval", "{run}", "--samples", "0"], exitcodes.INVALID, "--samples must be at least 1"),
+    (["run", "--resume", "{run}", "--iterations", "-3"], exitcodes.INVALID, "--iterations must be at least 1"),
+    (["sample", "{run}", "-o", "/proc/no-such-process/x.png"], exitcodes.UNREADABLE, "cannot read or write"),
+])
+def test_impossible_numbers_and_unwritable_outputs_are_clear_errors(trained, capsys, argv, code, words):
+    resolved = (trained / "resolved.json").read_text()
+    assert cli(*[a.format(run=trained) for a in argv]) == code
+    text = capsys.readouterr()
+    assert words in text.out + text.err and "internal error" not in text.out + text.err
+    assert (trained / "resolved.json").read_text() == resolved  # nothing rewritten
