@@ -483,6 +483,9 @@ def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], fi
         if key in stack:
             chain = " -> ".join(Path(p).name for p in stack + (key,))
             diags.append(error("E101", f"`extends` makes a cycle: {chain}", exp.extends.span))
+        elif len(stack) >= MAX_EXTENDS_DEPTH:
+            diags.append(error("E101", f"`extends` goes more than {MAX_EXTENDS_DEPTH} files deep",
+                               exp.extends.span, "flatten the chain: a spec rarely needs more than a few parents"))
         else:
             try:
                 parent_doc = load_document(parent_path)
@@ -495,8 +498,9 @@ def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], fi
                     diags.extend(exc.diagnostics)
             if parent_doc is not None:
                 files.append(os.path.normpath(parent_path))
-                # First pass: the parent's variables, visible to this file.
-                _, _, parent_env = evaluate_document(parent_doc, [], stack + (key,), [], forced)
+                # First pass: the parent's variables, visible to this file (its settings are not evaluated
+                # here, so a chain of N files costs O(N^2) variable passes, not 2^N evaluations).
+                parent_env = document_env(parent_doc, stack + (key,), forced)
     evaluator = Evaluator(diags, env=parent_env, forced=forced)
     env = evaluator.env
     for stmt in doc.before:
@@ -515,6 +519,33 @@ def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], fi
                                                files, forced_vars)
         block = R.merge(parent_block, block)
     return exp.name, block, env
+
+
+MAX_EXTENDS_DEPTH = 64  # files in one `extends` chain (Python's recursion limit is far beyond it)
+
+
+def document_env(doc: ast.Document, stack: tuple[str, ...], forced: dict | None) -> dict:
+    """The variables a document defines, over those of the files it extends, with `forced` ones in force:
+    what a file that extends it sees. Only its `let`s and `block`s are evaluated (settings never change
+    variables); problems are left for `evaluate_document` to report."""
+    exp = doc.experiment
+    parent_env: dict = {}
+    if exp.extends is not None:
+        parent_path = _parent_path(doc.file, exp.extends.value)
+        key = os.path.realpath(parent_path)
+        if key not in stack and len(stack) < MAX_EXTENDS_DEPTH:
+            try:
+                parent_env = document_env(load_document(parent_path), stack + (key,), forced)
+            except SpecError:
+                pass
+    evaluator = Evaluator([], env=parent_env, forced=forced)
+    env = evaluator.env
+    for stmt in (*doc.before, *(s for s in exp.items if isinstance(s, (ast.Let, ast.BlockDef))), *doc.after):
+        if isinstance(stmt, ast.BlockDef):
+            evaluator.define(stmt, env)
+        else:
+            evaluator.let(stmt, env)
+    return env
 
 
 def _parent_path(file: str, target: str) -> str:

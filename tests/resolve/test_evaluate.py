@@ -128,3 +128,22 @@ def test_network_options_recover_one_by_one():
     text = BASE.replace("critic { dense(hidden)", "critic(pack: q * 2, 3) { dense(hidden)")
     assert [d.message for d in resolve_text(text).diagnostics] == [
         "`q` is not defined, so `*` cannot use it", "critic options are named, like `critic(pack: 2)`"]
+
+
+def test_an_extends_chain_is_evaluated_once_per_file_and_has_a_depth_limit(tmp_path, monkeypatch):
+    """Each parent was evaluated twice per child (2^depth in all: depth 20 took minutes)."""
+    from ganspec.resolve import evaluate
+
+    write(tmp_path, "f0.gan", BASE.replace("experiment base", "let width = 4\nexperiment base"))
+    for i in range(1, 21):
+        write(tmp_path, f"f{i}.gan", f'let width = {i}\nexperiment f{i} extends "f{i - 1}.gan" {{}}')
+    calls = []
+    real = evaluate.evaluate_document
+    monkeypatch.setattr(evaluate, "evaluate_document", lambda *a, **k: calls.append(1) or real(*a, **k))
+    resolved = resolve_file(tmp_path / "f20.gan")
+    assert codes(resolved) == [] and len(calls) <= 21 + 1  # once per file
+
+    for i in range(21, 70):
+        write(tmp_path, f"f{i}.gan", f'experiment f{i} extends "f{i - 1}.gan" {{}}')
+    deep = resolve_file(tmp_path / "f69.gan")
+    assert "E101" in codes(deep) and "more than 64 files deep" in str([d.message for d in deep.diagnostics])
