@@ -187,7 +187,7 @@ class RunDir:
         if not self.checkpoints.is_dir():
             return done
         for aside in sorted(self.checkpoints.glob(f"{ASIDE}ckpt-*")):
-            name = aside.name[len(ASIDE):].rsplit("-", 1)[0]
+            name = _aside_of(aside)
             if (self.checkpoints / name).exists():
                 shutil.rmtree(aside, ignore_errors=True)
             else:
@@ -237,7 +237,7 @@ class RunDir:
         self.passed_over = []
         candidates = self.list_checkpoints()
         candidates += [p for p in self.checkpoints.glob(f"{ASIDE}ckpt-*")  # an interrupted re-save's original
-                       if not (self.checkpoints / p.name[len(ASIDE):].rsplit("-", 1)[0]).exists()]
+                       if not (self.checkpoints / _aside_of(p)).exists()]
         for folder in sorted(candidates, key=_checkpoint_iteration, reverse=True):
             problem = checkpoint_problem(folder)
             if problem is None:
@@ -299,8 +299,13 @@ def checkpoint_problem(folder: Path) -> str | None:
     return None
 
 
+def _aside_of(folder: Path) -> str:
+    """The checkpoint name a folder renamed aside (`.old-ckpt-N-PID`) stands for: `ckpt-N`."""
+    return folder.name[len(ASIDE):].rsplit("-", 1)[0]
+
+
 def _checkpoint_iteration(folder: Path) -> tuple[int, int]:
-    name = folder.name[len(ASIDE):] if folder.name.startswith(ASIDE) else folder.name
+    name = _aside_of(folder) if folder.name.startswith(ASIDE) else folder.name
     try:
         return int(name.split("-")[1]), not folder.name.startswith(ASIDE)
     except (IndexError, ValueError):
