@@ -484,12 +484,17 @@ class R2(Constraint):
 
 @CONSTRAINTS.register
 class Consistency(Constraint):
-    """CT-GAN, Wei et al. 2018, eq. 4: weight * E[max(0, |D(x') - D(x'')| - margin)],
-    x' and x'' two dropout-perturbed passes over the same real batch."""
+    """CT-GAN, Wei et al. 2018, sec. 3: weight * E[max(0, d(D(x'), D(x'')) + features * d(D_(x'), D_(x''))
+    - margin)], x' and x'' two dropout-perturbed passes over the same real batch, D_ the critic's
+    second-to-last layer (the input of its last weight layer). distance: metric (the paper's d: |a - b|
+    for the output, the Euclidean distance for D_) or squared (the authors' code: (a - b)^2 and the mean
+    of the squared differences over D_'s units)."""
 
     kind: Literal["consistency"] = "consistency"
     weight: PosFloat = 2.0
     margin: float = Field(0.0, ge=0)
+    features: float = Field(0.1, ge=0)
+    distance: Literal["metric", "squared"] = "metric"
     positional: ClassVar = ("weight",)
     is_gradient_penalty: ClassVar = True
 

@@ -519,6 +519,34 @@ def critic_outputs(x, ctx, spec: Spec):
     return [_float32_output(x, spec), *(keras.layers.Activation("linear", dtype="float32")(h) for h in ctx.heads)]
 
 
+def critic_features(critic: keras.Model) -> keras.Model:
+    """The critic's adversarial output and its second-to-last layer's activations D_ (CT-GAN, Wei et al.
+    2018, sec. 3), as a model sharing the critic's layers: D_ is the input of the last layer with trainable
+    weights on the adversarial output's path (the final dense, its spectral-norm wrapper, a projection),
+    found by walking back from the output over parameterless layers (activations, the float32 cast)."""
+    outputs = critic.outputs
+    adversarial_output = outputs[0]
+    producers = {}
+    for layer in critic.layers:
+        for tensor in _as_list(layer.output):
+            producers[id(tensor)] = layer
+    tensor = adversarial_output
+    while id(tensor) in producers:
+        layer = producers[id(tensor)]
+        if isinstance(layer, keras.layers.InputLayer):
+            break
+        inputs = _as_list(layer.input)
+        if layer.trainable_weights:
+            tensor = inputs[0]
+            break
+        tensor = inputs[0]
+    return keras.Model(critic.input, [adversarial_output, tensor], name="critic_features")
+
+
+def _as_list(tensors) -> list:
+    return list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+
+
 # ---- whole networks ------------------------------------------------------------------------
 
 GENERATOR_SEED, CRITIC_SEED = 0, 1

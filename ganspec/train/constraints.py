@@ -87,10 +87,28 @@ def zero_centered_penalty(constraint, squared_norm):
     return 0.5 * constraint.gamma * ops.mean(squared_norm)
 
 
-def consistency_term(constraint, d_first, d_second):
-    """CT-GAN, Wei et al. 2018, eq. 4 (output part): weight * E[max(0, |D(x') - D(x'')| - margin)]."""
-    gap = ops.abs(ops.cast(d_first, "float32") - ops.cast(d_second, "float32"))
+def _pass_distance(constraint, first, second):
+    """d between two passes, per sample: |a - b| (Euclidean over a sample's units) for `metric`, the
+    paper's d; (a - b)^2 (its mean over the units) for `squared`, the authors' code."""
+    difference = ops.reshape(ops.cast(first, "float32") - ops.cast(second, "float32"), (ops.shape(first)[0], -1))
+    if constraint.distance == "squared":
+        return ops.mean(ops.square(difference), axis=-1)
+    return ops.sqrt(ops.sum(ops.square(difference), axis=-1) + 1e-12) if difference.shape[-1] != 1 \
+        else ops.abs(difference[:, 0])
+
+
+def consistency_term(constraint, d_first, d_second, features_first=None, features_second=None):
+    """CT-GAN, Wei et al. 2018, sec. 3: weight * E[max(0, d(D(x'), D(x'')) + features * d(D_(x'), D_(x''))
+    - margin)], D_ the critic's second-to-last layer (`features_*`; the term is left out without them)."""
+    gap = _pass_distance(constraint, d_first, d_second)
+    if features_first is not None and constraint.features > 0:
+        gap = gap + constraint.features * _pass_distance(constraint, features_first, features_second)
     return constraint.weight * ops.mean(ops.relu(gap - constraint.margin))
+
+
+def uses_features(constraint) -> bool:
+    """Whether a consistency constraint reads the critic's second-to-last layer (D_)."""
+    return getattr(constraint, "features", 0) > 0
 
 
 def clipped(constraint, value):
@@ -119,7 +137,11 @@ class GradientRule:
 
 @dataclass(frozen=True)
 class OutputRule:
-    penalty: Callable  # (constraint, d_first, d_second) -> scalar
+    """A penalty on two stochastic critic passes over the real batch: their outputs, and their
+    second-to-last layer's activations when `features(constraint)` says the penalty reads them."""
+
+    penalty: Callable  # (constraint, d_first, d_second[, features_first, features_second]) -> scalar
+    features: Callable = lambda constraint: False
 
 
 @dataclass(frozen=True)
@@ -137,7 +159,7 @@ CONSTRAINT_RULES: dict[str, object] = Implementations(CONSTRAINTS, {  # + plugin
         points=lambda c, real, fake, seed: PENALTY_POINTS[c.at](c, real, fake, seed), penalty=gradient_penalty),
     "r1": GradientRule(points=PENALTY_POINTS["real"], penalty=zero_centered_penalty),
     "r2": GradientRule(points=PENALTY_POINTS["fake"], penalty=zero_centered_penalty),
-    "consistency": OutputRule(penalty=consistency_term),
+    "consistency": OutputRule(penalty=consistency_term, features=uses_features),
     "weight_clip": AfterUpdateRule(new_value=clipped),
     "spectral_norm": ArchitectureRule(where="ganspec.networks.spectral_norm.SpectralNormalization"),
 })

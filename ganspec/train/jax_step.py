@@ -654,6 +654,10 @@ class JaxTrainStep(StepBase):
             def compute(other, c=constraint, r=rule, x=at):
                 if isinstance(r, constraints.GradientRule):
                     return self._gradient_term(c_train, other, c, r, x, labels)
+                if r.features(c):  # CT-GAN with D_: two passes of the features model
+                    first, other = self._features_call(c_train, other, real, labels)
+                    second, other = self._features_call(c_train, other, real, labels)
+                    return r.penalty(c, first[0], second[0], first[1], second[1]), other
                 second, other = self._critic_call(c_train)(real, labels, other)
                 # CT-GAN: d_real is the first dropout pass over the real batch; this is the second.
                 return r.penalty(c, d_real, second), other
@@ -666,6 +670,21 @@ class JaxTrainStep(StepBase):
                     lambda other: (jnp.float32(0.0), other), c_other)
             total = total + term
         return total, c_other
+
+    def _features_call(self, c_train, c_other, samples, labels):
+        """([D(samples), D_(samples)], the critic's layer state): `critic_features` over the critic's own
+        variables, picked out of its state by identity, the state it changes written back."""
+        model = self.critic_features
+        trainable = {id(v): i for i, v in enumerate(self.critic.trainable_variables)}
+        other = {id(v): i for i, v in enumerate(self.critic.non_trainable_variables)}
+        train_at = [trainable[id(v)] for v in model.trainable_variables]
+        other_at = [other[id(v)] for v in model.non_trainable_variables]
+        outputs, new_other = model.stateless_call([c_train[i] for i in train_at], [c_other[i] for i in other_at],
+                                                  self._critic_input(samples, labels), training=True)
+        state = list(c_other)
+        for i, value in zip(other_at, new_other):
+            state[i] = value
+        return [ops.cast(o, "float32") for o in outputs], type(c_other)(state)
 
     def _gradient_term(self, c_train, c_other, constraint, rule, points, labels):
         def outputs(x):

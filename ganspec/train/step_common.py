@@ -39,7 +39,7 @@ import keras
 
 from ganspec.ir.shapes import label_joined, reads_label
 from ganspec.networks import build_critic, build_generator, critic_input
-from ganspec.networks.keras_models import Maxout
+from ganspec.networks.keras_models import Maxout, critic_features
 from ganspec.train import augment, constraints
 from ganspec.train.auxiliary import GENERATOR_METRIC, AuxiliaryTerms
 from ganspec.train.objectives import Targets, critic_targets, objective_losses, plain_targets
@@ -163,6 +163,9 @@ class StepBase:
         rules = [(c, constraints.constraint_rule(c)) for c in spec.constraints]
         self.penalties = [(c, r) for c, r in rules if isinstance(r, (constraints.GradientRule, constraints.OutputRule))]
         self.after_updates = [(c, r) for c, r in rules if isinstance(r, constraints.AfterUpdateRule)]
+        # CT-GAN's D_ term reads the critic's second-to-last layer: a model over the same layers gives it.
+        reads_features = any(isinstance(r, constraints.OutputRule) and r.features(c) for c, r in self.penalties)
+        self.critic_features = critic_features(critic) if reads_features else None
         self.schedule = critic_schedule(spec)
         self.generator_batch = generator_batch(spec)
         self.seed_generator = keras.random.SeedGenerator(spec.seed)

@@ -460,8 +460,13 @@ class TrainStep(StepBase, tf.Module):
         return rule.penalty(constraint, constraints.squared_norms(pack_samples(gradients, self.pack)))
 
     def _output_term(self, constraint, rule, points, real, labels, d_real):
-        # CT-GAN: d_real is the first dropout pass over the real batch; one more pass is the second.
-        return rule.penalty(constraint, d_real, self._critic(real, labels))
+        # CT-GAN: d_real is the first dropout pass over the real batch; one more pass is the second. With
+        # D_ (the second-to-last layer), two passes of the features model give both outputs of each.
+        if not rule.features(constraint):
+            return rule.penalty(constraint, d_real, self._critic(real, labels))
+        inputs = self._critic_input(real, labels)
+        first, second = (self.critic_features(inputs, training=True) for _ in range(2))
+        return rule.penalty(constraint, first[0], second[0], first[1], second[1])
 
     def _after_update(self, first: bool = False):
         for constraint, rule in self.after_updates:

@@ -125,6 +125,71 @@ def test_consistency_term():
     assert float(constraints.consistency_term(constraint, first, second)) == pytest.approx(2.0 * (0 + 0.4 + 0.9) / 3)
 
 
+def test_consistency_term_with_the_second_to_last_layer():
+    """CT-GAN, Wei et al. 2018, sec. 3: weight * E[max(0, d(D(x'), D(x'')) + 0.1 d(D_(x'), D_(x'')) - M')],
+    d the metric (|.| for the output, Euclidean for D_), or the authors' code's squares (mean over D_)."""
+    first, second = np.array([[0.0], [1.0]], "float32"), np.array([[0.5], [1.0]], "float32")
+    h_first = np.array([[0.0, 0.0], [1.0, 1.0]], "float32")
+    h_second = np.array([[3.0, 4.0], [1.0, 1.0]], "float32")  # distances 5 and 0
+    paper = CONSTRAINTS["consistency"](weight=2.0, margin=0.2)
+    assert paper.features == 0.1 and paper.distance == "metric"
+    expected = 2.0 * (max(0.0, 0.5 + 0.1 * 5.0 - 0.2) + max(0.0, 0.0 + 0.0 - 0.2)) / 2
+    got = constraints.consistency_term(paper, first, second, h_first, h_second)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    code = CONSTRAINTS["consistency"](weight=2.0, distance="squared")
+    expected = 2.0 * ((0.25 + 0.1 * (9 + 16) / 2) + 0.0) / 2
+    assert float(constraints.consistency_term(code, first, second, h_first, h_second)) == pytest.approx(expected)
+    without = CONSTRAINTS["consistency"](weight=2.0, margin=0.2, features=0)
+    assert not constraints.uses_features(without) and constraints.uses_features(paper)
+    assert float(constraints.consistency_term(without, first, second, h_first, h_second)) == pytest.approx(0.3)
+
+
+CT_CRITIC = """
+experiment ct {
+  data { source ring(8, 1.0, 0.05) }
+  latent normal(2)
+  generator { dense(8) relu dense(2) }
+  critic { %s }
+  objective wasserstein
+  constraint consistency(weight: 2)
+  train { batch 16 }
+}
+"""
+
+
+@pytest.mark.parametrize("critic, width", [
+    ("dense(16) relu dropout(0.5) dense(8) leaky_relu(0.2) dropout(0.5) dense(1)", 8),
+    ("dense(16) relu dropout(0.5) dense(1) tanh", 16),  # a parameterless layer after the last weight layer
+    ("spectral_norm { dense(16) relu dropout(0.5) dense(12) relu dense(1) }", 12),
+])
+def test_critic_features_are_the_input_of_the_last_weight_layer(critic, width):
+    """D_ (CT-GAN's second-to-last layer): the activations the critic's last weight layer reads."""
+    from ganspec.networks.keras_models import build_critic, critic_features
+
+    model = build_critic(load_text(CT_CRITIC % critic).spec, (2,))
+    features = critic_features(model)
+    score, hidden = features(REAL[:, :2], training=False)
+    assert tuple(hidden.shape) == (16, width)
+    np.testing.assert_allclose(score, model(REAL[:, :2], training=False), rtol=1e-6)
+    last = [layer for layer in model.layers if layer.trainable_weights][-1]
+    if isinstance(last, keras.layers.Dense):  # the score is that layer of D_ (then any activation)
+        linear = hidden.numpy() @ last.kernel.numpy() + last.bias.numpy()
+        expected = np.tanh(linear) if critic.endswith("tanh") else linear
+        np.testing.assert_allclose(score, expected, rtol=1e-5, atol=1e-6)
+    assert {id(v) for v in features.trainable_variables} <= {id(v) for v in model.trainable_variables}
+
+
+def test_the_step_gives_consistency_both_passes_outputs_and_features():
+    """The TF step's output term: two passes of the features model, outputs and D_ in order."""
+    step = compile_training(load_text(CT_CRITIC % "dense(8) relu dropout(0.5) dense(1)").spec, sample=(2,))
+    passes = iter([(np.array([[0.0], [1.0]], "float32"), np.array([[0.0, 0.0], [1.0, 1.0]], "float32")),
+                   (np.array([[0.5], [1.0]], "float32"), np.array([[3.0, 4.0], [1.0, 1.0]], "float32"))])
+    step.critic_features = lambda inputs, training: next(passes)
+    (constraint, rule), = step.penalties
+    term = step._output_term(constraint, rule, None, REAL[:2, :2], None, None)
+    assert float(term) == pytest.approx(2.0 * (0.5 + 0.1 * 5.0 + 0.0) / 2)
+
+
 def test_lazy_regularization_scales_every_nth_update():
     constraint = CONSTRAINTS["r1"](every=4)
     scales = [float(constraints.lazy_scale(constraint, tf.constant(step, tf.int64))) for step in range(9)]
