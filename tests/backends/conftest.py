@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import SAFETY_NET_S
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # A meta-path finder that makes TensorFlow look uninstalled (what `pip install 'ganspec[jax]'`
@@ -54,8 +56,9 @@ def environment(backend: str | None) -> dict:
 
 
 def ganspec(*argv, backend: str | None = None, without_tensorflow: bool = False,
-            timeout: int = 300) -> subprocess.CompletedProcess:
-    """`ganspec ARGV...` in a new process (optionally with TensorFlow made unimportable)."""
+            timeout: float = SAFETY_NET_S) -> subprocess.CompletedProcess:
+    """`ganspec ARGV...` in a new process (optionally with TensorFlow made unimportable). The timeout is a
+    safety net, not a speed limit; `subprocess.run` kills and reaps the process when it strikes."""
     command = [sys.executable, "-c", NO_TENSORFLOW] if without_tensorflow else [sys.executable, "-m", "ganspec"]
     return subprocess.run([*command, *map(str, argv)], capture_output=True, text=True, timeout=timeout,
                           env=environment(backend), cwd=ROOT)

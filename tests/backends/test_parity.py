@@ -4,7 +4,6 @@ updated weights on both, for every objective, constraint and trick (tests/backen
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.backends.conftest import ROOT, environment, require_jax, require_tensorflow
 from tests.backends.parity_worker import CASES
+from tests.processes import Workers
 
 WORKER = Path(__file__).with_name("parity_worker.py")
 # Adam's first steps move a weight by about lr whatever its gradient's size, so a gradient that
@@ -26,17 +26,15 @@ def results(tmp_path_factory):
     require_jax()
     require_tensorflow()
     folder = tmp_path_factory.mktemp("parity")
-    runs = {}
-    for backend in ("tensorflow", "jax"):
-        out = folder / f"{backend}.npz"
-        runs[backend] = (out, subprocess.Popen([sys.executable, str(WORKER), str(out)], env=environment(backend),
-                                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    arrays = {}
-    for backend, (out, process) in runs.items():
-        log, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, f"{backend} worker failed:\n{log[-4000:]}"
-        arrays[backend] = dict(np.load(out))
-    return arrays
+    backends = ("tensorflow", "jax")
+    with Workers() as workers:  # both at once; no speed limit, and none left running however this ends
+        for backend in backends:
+            workers.start(backend, [sys.executable, str(WORKER), str(folder / f"{backend}.npz")],
+                          env=environment(backend), cwd=ROOT)
+        done = workers.wait()
+    failed = [f"{backend} worker failed:\n{log[-4000:]}" for backend, (code, log) in done.items() if code != 0]
+    assert not failed, "\n\n".join(failed)
+    return {backend: dict(np.load(folder / f"{backend}.npz")) for backend in backends}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

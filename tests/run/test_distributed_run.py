@@ -20,6 +20,7 @@ import pytest
 from ganspec import exitcodes
 from ganspec.cli import main
 from tests.conftest import free_ports
+from tests.processes import SAFETY_NET_S, Workers
 
 SPEC = """experiment ring {
   seed 5
@@ -52,14 +53,15 @@ def cli(*argv) -> int:
     return main([str(a) for a in argv])
 
 
-def ganspec(*argv, env=None, background: bool = False):
-    """`python -m ganspec ARGV` in a fresh process (its output in the returned CompletedProcess/Popen)."""
+def ganspec(*argv, env=None, workers: Workers | None = None):
+    """`python -m ganspec ARGV` in a fresh process: waited for (its CompletedProcess), or started among `workers`.
+    No speed limit: the timeout is a safety net (on it, the process is killed and reaped)."""
     command = [sys.executable, "-m", "ganspec", *[str(a) for a in argv]]
     environment = {**os.environ, **(env or {})}
     environment.pop("KERAS_BACKEND", None)
-    if background:
-        return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=900)
+    if workers is not None:
+        return workers.start(str(len(workers.running)), command, env=environment)
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=SAFETY_NET_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 
@@ -148,11 +150,12 @@ def test_a_run_saved_on_one_layout_resumes_on_another_as_if_uninterrupted(tmp_pa
 def test_two_tensorflow_workers_train_one_run_and_only_the_chief_writes_it(tmp_path, spec_file, single_device_losses):
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    workers = [ganspec("run", spec_file, "--plain", "--out", tmp_path / f"out{index}", background=True,
-                       env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
-               for index in range(2)]
-    outputs = [w.communicate(timeout=900)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    with Workers() as workers:  # none left running however this ends
+        for index in range(2):
+            ganspec("run", spec_file, "--plain", "--out", tmp_path / f"out{index}", workers=workers,
+                    env={"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})})
+        codes, outputs = zip(*workers.wait().values())
+    assert list(codes) == [0, 0], "\n".join(o[-3000:] for o in outputs)
     assert "multi_worker: 1 device x 2 processes = 2 replicas" in outputs[0]
     assert "worker 1 of 2" in outputs[1]
     (run,) = runs_in(tmp_path / "out0")
@@ -165,12 +168,13 @@ def test_two_tensorflow_workers_train_one_run_and_only_the_chief_writes_it(tmp_p
 
 def test_two_jax_processes_train_one_run(tmp_path, spec_file, single_device_losses):
     (port,) = free_ports(1)
-    workers = [ganspec("run", spec_file, "--plain", "--out", tmp_path / f"out{index}", "--backend", "jax",
-                       background=True, env={"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
-                                             "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(index)})
-               for index in range(2)]
-    outputs = [w.communicate(timeout=900)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    with Workers() as workers:  # none left running however this ends
+        for index in range(2):
+            ganspec("run", spec_file, "--plain", "--out", tmp_path / f"out{index}", "--backend", "jax",
+                    workers=workers, env={"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+                                          "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(index)})
+        codes, outputs = zip(*workers.wait().values())
+    assert list(codes) == [0, 0], "\n".join(o[-3000:] for o in outputs)
     (run,) = runs_in(tmp_path / "out0")
     assert not runs_in(tmp_path / "out1")
     assert_same_losses(losses(run), single_device_losses("jax"))

@@ -166,9 +166,10 @@ def test_a_second_process_cannot_train_in_a_run_directory_in_use(trained, capsys
         text = capsys.readouterr()
         assert "E512" in text.out + text.err and "another process is training" in text.out + text.err
         assert (trained / "metrics.jsonl").read_text() == before  # nothing written
-    finally:
+    finally:  # the lock goes with the process; none left running however the test ends
         holder.stdin.close()
-        holder.wait(timeout=60)
+        holder.kill()
+        holder.wait()
     assert cli("run", "--resume", trained, "--plain", "--iterations", 8) == exitcodes.OK  # free again
 
 

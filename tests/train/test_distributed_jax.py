@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 from ganspec.train.layout import host_device_flags
 from tests.backends.conftest import require_jax
 from tests.conftest import free_ports
+from tests.processes import Workers
 
 WORKER = Path(__file__).with_name("distributed_jax_worker.py")
 ROOT = WORKER.parents[2]
@@ -57,19 +57,15 @@ def results(tmp_path_factory):
         jobs[f"process{index}"] = (["processes"], _environment(
             2, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(index),
             GANSPEC_TEST_DEVICES="2"))
-    running = {name: subprocess.Popen([sys.executable, str(WORKER), *args, str(folder / f"{name}.json")], env=env,
-                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for name, (args, env) in jobs.items()}
+    with Workers() as workers:  # all at once; no speed limit, and none left running however this ends
+        for name, (args, env) in jobs.items():
+            workers.start(name, [sys.executable, str(WORKER), *args, str(folder / f"{name}.json")], env=env,
+                          cwd=ROOT)
+        done = workers.wait()
     failures = []
-    for name, process in running.items():
-        try:
-            output, _ = process.communicate(timeout=600)
-        except subprocess.TimeoutExpired:
-            for other in running.values():
-                other.kill()
-            raise
-        if process.returncode:
-            failures.append(f"{name} exited {process.returncode}:\n{output[-4000:]}")
+    for name, (code, output) in done.items():
+        if code:
+            failures.append(f"{name} exited {code}:\n{output[-4000:]}")
         else:
             print(f"{name} {output.strip().splitlines()[-1]}")  # its time, shown with pytest -s
     assert not failures, "\n\n".join(failures)

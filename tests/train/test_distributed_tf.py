@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import pytest  # noqa: E402
 
 from ganspec.train.step_common import StepBase  # noqa: E402
 from tests.conftest import free_ports  # noqa: E402
+from tests.processes import Workers  # noqa: E402
 
 WORKER = Path(__file__).with_name("distributed_tf_worker.py")
 ROOT = WORKER.parents[2]
@@ -52,19 +52,15 @@ def results(tmp_path_factory):
     for index in range(2):
         config = {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}
         jobs[f"worker{index}"] = (["workers"], _environment(TF_CONFIG=json.dumps(config)))
-    running = {name: subprocess.Popen([sys.executable, str(WORKER), *args, str(folder / f"{name}.json")], env=env,
-                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for name, (args, env) in jobs.items()}
+    with Workers() as workers:  # all at once; no speed limit, and none left running however this ends
+        for name, (args, env) in jobs.items():
+            workers.start(name, [sys.executable, str(WORKER), *args, str(folder / f"{name}.json")], env=env,
+                          cwd=ROOT)
+        done = workers.wait()
     failures = []
-    for name, process in running.items():
-        try:
-            output, _ = process.communicate(timeout=600)
-        except subprocess.TimeoutExpired:
-            for other in running.values():
-                other.kill()
-            raise
-        if process.returncode:
-            failures.append(f"{name} exited {process.returncode}:\n{output[-4000:]}")
+    for name, (code, output) in done.items():
+        if code:
+            failures.append(f"{name} exited {code}:\n{output[-4000:]}")
     assert not failures, "\n\n".join(failures)
     read = {name: json.loads((folder / f"{name}.json").read_text()) for name in jobs}
     return {"layouts": read["layouts"], "workers": [read["worker0"], read["worker1"]]}
