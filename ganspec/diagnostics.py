@@ -44,6 +44,7 @@ CODES: dict[str, str] = {
     # reading and syntax
     "E001": "unreadable-file",
     "E002": "not-utf8",
+    "E003": "file-too-large",
     "E010": "syntax-error",
     "E011": "unexpected-character",
     "E012": "unexpected-end",
@@ -58,6 +59,7 @@ CODES: dict[str, str] = {
     "E105": "bad-override",
     "E106": "recursive-block",
     "E107": "expansion-too-large",
+    "E108": "extends-not-a-spec",
     # typed spec
     "E200": "unknown-setting",
     "E201": "unknown-name",
@@ -78,6 +80,7 @@ CODES: dict[str, str] = {
     "E310": "critic-head",
     "E311": "auxiliary-loss",
     "E312": "latent-chunks",
+    "E313": "memory-too-large",
     # warnings grounded in the papers
     "W400": "wasserstein-unconstrained",
     "W401": "penalty-with-batchnorm",
@@ -93,6 +96,7 @@ CODES: dict[str, str] = {
     "W413": "shared-batch-without-effect",
     "W414": "initializer-mean",
     "W415": "latent-chunk-unread",
+    "W416": "memory-exceeds-machine",
     # the command line and the machine a command runs on
     "E500": "bad-usage",
     "E501": "backend-unavailable",

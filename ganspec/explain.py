@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ganspec.checks.memory import MemoryEstimate, training_memory
 from ganspec.ir import layers as L
 from ganspec.ir.shapes import critic_input_shape, data_sample_shape, generator_input_shape, walk_network
 from ganspec.ir.spec import Spec
@@ -29,7 +30,9 @@ class NetworkTable:
             "problem": self.problem,
             "layers": [
                 {"layer": r.layer.label(), "depth": r.depth, "input": list(r.in_shape), "output": list(r.out_shape),
-                 "trainable": r.trainable, "non_trainable": r.non_trainable, "note": r.note}
+                 # a row standing for several copies of a repeat's body counts the weights of them all
+                 "trainable": r.trainable * r.copies, "non_trainable": r.non_trainable * r.copies,
+                 "note": r.note, "copies": r.copies}
                 for r in self.rows
             ],
         }
@@ -56,3 +59,13 @@ def _table(spec, role, network, shape, spectral) -> NetworkTable:
         return NetworkTable(role, shape, None, [], 0, 0, f"{exc} (at {exc.layer.label()})")
     t, n = L.totals(rows)
     return NetworkTable(role, shape, out, rows, t, n)
+
+
+def memory_estimate(spec: Spec, tables: list[NetworkTable], spec_dir=None) -> MemoryEstimate | None:
+    """What training would hold in memory (`ganspec.checks.memory`), from the tables; None when a network's
+    shapes are wrong."""
+    if any(t.problem for t in tables):
+        return None
+    sample, _ = data_sample_shape(spec, spec_dir)
+    return training_memory(spec, [(t.input_shape, t.rows) for t in tables], sample or tables[0].output_shape,
+                           spec_dir)

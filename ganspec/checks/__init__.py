@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ganspec.checks.auxiliary import check_auxiliary_losses, check_heads
 from ganspec.checks.conditioning import check_generator_options, check_latent_chunks, check_shared_embedding
+from ganspec.checks.memory import check_memory
 from ganspec.diagnostics import Diagnostic, Span, error, warning
 from ganspec.ir import components
 from ganspec.ir import layers as L
@@ -107,6 +108,7 @@ def check_diffaugment_images(ctx: Context):
 def _walk(ctx, network, shape, role):
     try:
         out, rows = walk_network(ctx.spec, network, shape)
+        ctx.cache.setdefault("walks", {})[role] = (shape, rows)  # for the memory estimate
         return out, rows, None
     except L.StackShapeError as exc:
         # A label-reading layer outside a conditional experiment, or one naming a chunk of z that does not
@@ -423,6 +425,7 @@ CHECKS = (
     check_shared_embedding,
     check_generator_shapes,
     check_critic_shapes,
+    check_memory,
     check_heads,
     check_auxiliary_losses,
     check_explicit_padding,

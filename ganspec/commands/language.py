@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ganspec import exitcodes
 from ganspec.commands.inputs import collect_spec_paths, load_spec, parse_overrides
-from ganspec.diagnostics import Diagnostic, Severity, Span, SpecError, error
+from ganspec.diagnostics import Diagnostic, Severity, SpecError
 from ganspec.report.report import Report
 
 
@@ -111,10 +111,10 @@ def _stdin_diagnostics() -> list[Diagnostic]:
     import sys
 
     from ganspec.load import load_text
-    from ganspec.syntax.parser import decode
+    from ganspec.syntax.parser import decode, read_stream
 
     try:
-        text = decode(sys.stdin.buffer.read(), "<stdin>")
+        text = decode(read_stream(sys.stdin.buffer), "<stdin>")
     except SpecError as exc:
         return list(exc.diagnostics)
     return list(load_text(text, file="<stdin>", checks=True, spec_dir=Path.cwd()).diagnostics)
@@ -178,11 +178,11 @@ def _format_stdin(report: Report, check: bool) -> None:
     import sys
 
     from ganspec.syntax.fmt import format_text
-    from ganspec.syntax.parser import decode
+    from ganspec.syntax.parser import decode, read_stream
 
     text = ""
     try:
-        text = decode(sys.stdin.buffer.read(), "<stdin>")
+        text = decode(read_stream(sys.stdin.buffer), "<stdin>")
         out = format_text(text, "<stdin>")
     except SpecError as exc:
         report.sources.remember("<stdin>", text)
@@ -195,15 +195,10 @@ def _format_stdin(report: Report, check: bool) -> None:
 def _format_file(report: Report, path: Path) -> tuple[str | None, str | None]:
     """(the file's text, its formatted text), or Nones after adding to the report why not."""
     from ganspec.syntax.fmt import format_text
-    from ganspec.syntax.parser import decode
+    from ganspec.syntax.parser import decode, read_source
 
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        report.add(error("E001", f"cannot read {path}: {exc.strerror or exc}", Span(str(path), 1, 1, 1, 1)))
-        return None, None
-    try:
-        text = decode(data, str(path))
+        text = decode(read_source(path), str(path))
         return text, format_text(text, str(path))
     except SpecError as exc:
         report.add(exc.diagnostics)
@@ -223,7 +218,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def cmd_explain(args) -> int:
     """The resolved spec and, per network, each layer's output shape and parameter count."""
-    from ganspec.explain import network_tables
+    from ganspec.explain import memory_estimate, network_tables
 
     report = Report()
     overrides = parse_overrides(report, args.set)
@@ -234,13 +229,15 @@ def cmd_explain(args) -> int:
         return report.exit_code
     spec = resolved.spec
     tables = network_tables(spec, Path(args.spec).parent)
+    memory = memory_estimate(spec, tables, Path(args.spec).parent)
     if args.format == "json":
         report.data({"spec": spec.model_dump(mode="json"), "networks": [t.to_json() for t in tables],
+                     "memory": memory.to_json() if memory is not None else None,
                      "diagnostics": [d.to_json() for d in resolved.diagnostics]})
         return report.exit_code
     from ganspec.report.explain import print_explain
 
-    print_explain(report.console, spec, tables, resolved.files)
+    print_explain(report.console, spec, tables, resolved.files, memory)
     report.add(resolved.diagnostics)
     return report.exit_code
 

@@ -59,7 +59,7 @@ def _fmt(shape) -> str:
 
 def _conv_length(n: int, kernel: int, stride: int, padding: str) -> int:
     if padding == "same":
-        return math.ceil(n / stride)
+        return -(-n // stride)  # in integers: a float quotient overflows on absurd sizes
     return (n - kernel) // stride + 1
 
 
@@ -750,9 +750,9 @@ class Residual(Block):
         if out == shape:
             return None
         if len(shape) == 3 and len(out) == 3:
-            for stride in range(1, shape[0] + 1):
-                if math.ceil(shape[0] / stride) == out[0] and math.ceil(shape[1] / stride) == out[1]:
-                    return Conv(filters=out[2], kernel=1, stride=stride)
+            stride = _projection_stride(shape, out)
+            if stride is not None:
+                return Conv(filters=out[2], kernel=1, stride=stride)
             hint = ("declare the shortcut, such as `residual(shortcut: [upsample, conv(%d, kernel: 1)])`" % out[2]
                     if out[0] > shape[0] else None)
             raise ShapeError(f"residual block changes {_fmt(shape)} to {_fmt(out)}: no strided 1x1 projection fits",
@@ -760,6 +760,19 @@ class Residual(Block):
         if len(shape) == 1 and len(out) == 1:
             return Dense(units=out[0])
         raise ShapeError(f"residual block changes rank: {_fmt(shape)} -> {_fmt(out)}")
+
+
+def _projection_stride(shape: Shape, out: Shape) -> int | None:
+    """The smallest stride s with ceil(n / s) == o for both the height and the width, or None. The strides
+    that make o of n are those with n / o <= s < n / (o - 1): found by arithmetic, not by trying each."""
+    low, high = 1, shape[0]
+    for n, o in ((shape[0], out[0]), (shape[1], out[1])):
+        if o < 1:
+            return None
+        low = max(low, -(-n // o))
+        if o > 1:
+            high = min(high, (n - 1) // (o - 1))
+    return low if low <= high else None
 
 
 @WRAPPERS.register
@@ -814,11 +827,12 @@ class Head(Block):
 class Row:
     """One line of a network table: a layer, its input and output shape, its weights."""
 
-    __slots__ = ("layer", "depth", "in_shape", "out_shape", "trainable", "non_trainable", "note")
+    __slots__ = ("layer", "depth", "in_shape", "out_shape", "trainable", "non_trainable", "note", "copies")
 
-    def __init__(self, layer, depth, in_shape, out_shape, trainable=0, non_trainable=0, note=""):
+    def __init__(self, layer, depth, in_shape, out_shape, trainable=0, non_trainable=0, note="", copies=1):
         self.layer, self.depth, self.in_shape, self.out_shape = layer, depth, in_shape, out_shape
         self.trainable, self.non_trainable, self.note = trainable, non_trainable, note
+        self.copies = copies  # the copies of a repeat's body this row stands for (`walk`)
 
 
 class StackShapeError(ShapeError):
@@ -841,10 +855,11 @@ def walk(layers, shape: Shape, spectral_norm: bool = False, depth: int = 0) -> t
             inner_sn = spectral_norm or isinstance(layer, SpectralNormBlock)
             start = len(rows)
             rows.append(None)  # placeholder for the block's own row
-            out = shape
-            for _ in range(layer.count if isinstance(layer, Repeat) else 1):
-                out, inner = walk(layer.layers, out, inner_sn, depth + 1)
-                rows.extend(inner)
+            if isinstance(layer, Repeat):
+                out, inner = _repeat_rows(layer, shape, inner_sn, depth + 1)
+            else:
+                out, inner = walk(layer.layers, shape, inner_sn, depth + 1)
+            rows.extend(inner)
             note = ""
             if isinstance(layer, Residual) and layer.shortcut is not None:
                 short, inner = walk(layer.shortcut, shape, inner_sn, depth + 1)
@@ -875,6 +890,9 @@ def walk(layers, shape: Shape, spectral_norm: bool = False, depth: int = 0) -> t
             raise
         except ShapeError as exc:
             raise StackShapeError(str(exc), layer, shape, exc.hint) from None
+        if math.prod(out) > MAX_VALUES:
+            raise StackShapeError(f"{layer.label()} gives {_fmt(out)}: more than 2**53 values per sample",
+                                  layer, shape)
         trainable, non_trainable = layer.weights(shape)
         if spectral_norm and layer.has_weights:
             non_trainable += layer.out_units(shape)
@@ -883,8 +901,31 @@ def walk(layers, shape: Shape, spectral_norm: bool = False, depth: int = 0) -> t
     return shape, rows
 
 
+MAX_VALUES = 2**53  # values in one sample's tensor: beyond any machine, and the limit of exact floats
+
+
+def _repeat_rows(layer: Repeat, shape: Shape, spectral_norm: bool, depth: int) -> tuple[Shape, list[Row]]:
+    """The rows of a repeat's copies, one walk per copy until a copy gives back its input shape: every
+    later copy then gives the same rows (a layer's shapes and weights depend only on its input shape),
+    so that copy's rows stand for it and all the rest (`Row.copies`), and a long repeat costs no more
+    than a short one."""
+    rows: list[Row] = []
+    out = shape
+    for done in range(layer.count):
+        start = out
+        out, inner = walk(layer.layers, start, spectral_norm, depth)
+        if out == start:
+            for row in inner:
+                row.copies *= layer.count - done
+            rows.extend(inner)
+            break
+        rows.extend(inner)
+    return out, rows
+
+
 def totals(rows) -> tuple[int, int]:
-    return sum(r.trainable for r in rows), sum(r.non_trainable for r in rows)
+    """(trainable, non-trainable) weights of the rows, each counted for the copies it stands for."""
+    return sum(r.trainable * r.copies for r in rows), sum(r.non_trainable * r.copies for r in rows)
 
 
 def iter_layers(layers):

@@ -70,6 +70,31 @@ def generator_head_rows(spec: Spec, shape: Shape) -> tuple[Shape, list]:
     return shape, rows
 
 
+def written_layers(layers) -> int:
+    """The layers a stack stands for once written out, each repeat's body once per copy (what the built
+    network holds), counted without writing anything out."""
+    total = 0
+    for layer in layers:
+        if isinstance(layer, L.Repeat):
+            total += layer.count * written_layers(layer.layers)
+        elif isinstance(layer, L.Block):
+            total += 1 + sum(written_layers(stack) for stack in layer.stacks())
+        else:
+            total += 1
+    return total
+
+
+def largest_repeat(layers):
+    """The repeat of a stack that writes out the most layers (the outermost of equals), or None."""
+    best, most = None, -1
+    for layer in L.iter_layers(layers):
+        if isinstance(layer, L.Repeat):
+            size = layer.count * written_layers(layer.layers)
+            if size > most:
+                best, most = layer, size
+    return best
+
+
 def walk_network(spec: Spec, network, shape: Shape, spectral_norm: bool = False):
     """`layers.walk` through a network of the spec, its label-reading layers seeing the spec's label (and
     the generator's z chunks), with the generator's head rows (`generator_head_rows`) first."""

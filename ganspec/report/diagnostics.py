@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ganspec.diagnostics import Diagnostic, Severity
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold blue"}
@@ -21,14 +19,26 @@ class SourceCache:
 
     def line(self, file: str, number: int) -> str | None:
         if file not in self.texts:
-            try:
-                self.texts[file] = Path(file).read_bytes().decode("utf-8", errors="replace")
-            except OSError:
-                self.texts[file] = ""
+            self.texts[file] = _source_text(file)
         lines = self.texts[file].splitlines()
         if 1 <= number <= len(lines):
             return lines[number - 1].rstrip("\r")
         return None
+
+
+def _source_text(file: str) -> str:
+    """The text of a spec file for quoting its lines: only a .gan file, and only a regular one of a spec's
+    size (`ganspec.syntax.parser.read_source`). Any other file's lines are never shown: a path given as a
+    spec or in `extends` may name a file of secrets, and a FIFO or a device would block or never end."""
+    from ganspec.diagnostics import SpecError
+    from ganspec.syntax.parser import read_source
+
+    if not file.endswith(".gan"):
+        return ""
+    try:
+        return read_source(file).decode("utf-8", errors="replace")
+    except SpecError:
+        return ""
 
 
 def render_text(diag: Diagnostic, sources: SourceCache) -> str:

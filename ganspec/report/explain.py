@@ -21,25 +21,28 @@ def _value(v) -> str:
 
 def _add(tree: Tree, key: str, value) -> None:
     if isinstance(value, dict):
-        label = f"[cyan]{key}[/]" + (f" [bold]{value['kind']}[/]" if "kind" in value else "")
+        label = f"[cyan]{escape(key)}[/]" + (f" [bold]{escape(str(value['kind']))}[/]" if "kind" in value else "")
         branch = tree.add(label)
         for k, v in value.items():
             if k != "kind":
                 _add(branch, k, v)
     elif isinstance(value, list) and any(isinstance(x, dict) for x in value):
         if key == "layers":
-            tree.add(f"[cyan]{key}[/] [dim]({len(value)}; see the table below)[/]")
+            tree.add(f"[cyan]{escape(key)}[/] [dim]({len(value)}; see the table below)[/]")
             return
-        branch = tree.add(f"[cyan]{key}[/]")
+        branch = tree.add(f"[cyan]{escape(key)}[/]")
         for i, item in enumerate(value):
             _add(branch, f"[{i}]", item)
     else:
-        tree.add(f"[cyan]{key}[/] {_value(value)}")
+        tree.add(f"[cyan]{escape(key)}[/] {escape(_value(value))}")
 
 
-def print_explain(console, spec, tables, files) -> None:
+def print_explain(console, spec, tables, files, memory=None) -> None:
     dump = spec.model_dump(mode="json")
-    tree = Tree(f"[bold]experiment {spec.name}[/]" + (f"  [dim](from {' <- '.join(files)})[/]" if len(files) > 1 else ""))
+    # Every value shown comes from the spec (a description, tags, file names): escaped, so that text in
+    # brackets is shown as written, not taken for Rich markup.
+    tree = Tree(f"[bold]experiment {escape(spec.name)}[/]"
+                + (f"  [dim](from {escape(' <- '.join(files))})[/]" if len(files) > 1 else ""))
     for key, value in dump.items():
         if key != "name":
             _add(tree, key, value)
@@ -52,13 +55,18 @@ def print_explain(console, spec, tables, files) -> None:
         table.add_column("params", justify="right")
         table.add_column("non-trainable", justify="right", style="dim")
         for i, r in enumerate(t.rows):
-            name = "  " * r.depth + escape(r.layer.label()) + (f" [dim]({r.note})[/]" if r.note else "")
-            table.add_row(str(i), name, _shape(r.out_shape), f"{r.trainable:,}", f"{r.non_trainable:,}")
+            name = "  " * r.depth + escape(r.layer.label()) + (f" [dim]({escape(r.note)})[/]" if r.note else "")
+            if r.copies > 1:  # a repeat's copies that are alike, shown once (ganspec.ir.layers.walk)
+                name += f" [dim]x {r.copies:,}[/]"
+            table.add_row(str(i), name, _shape(r.out_shape), f"{r.trainable * r.copies:,}",
+                          f"{r.non_trainable * r.copies:,}")
         table.add_section()
         table.add_row("", "[bold]total[/]", "", f"[bold]{t.trainable:,}[/]", f"{t.non_trainable:,}")
         console.print(table)
         if t.problem:
             console.print(f"[red]{t.role}: {escape(t.problem)}[/]")
+    if memory is not None:  # ganspec.checks.memory.MemoryEstimate
+        console.print(f"[bold]training memory[/] [dim](static estimate)[/]: {memory.text()}")
 
 
 def _shape(shape) -> str:

@@ -51,12 +51,14 @@ def resolve_document(doc: ast.Document, overrides: list[tuple[str, str]] | None 
         apply_override(block, path, text, diags, env)
     spec = None
     if not has_errors(diags):
+        typer = Typer(diags)
         try:
-            spec = Typer(diags).model(Spec, block, "", extra={"name": name})
+            spec = typer.model(Spec, block, "", extra={"name": name})
         except Abort:
             pass  # reported
         else:
             spec.located(doc.experiment.name_span)
+            typer.expansion(spec)
     return Resolved(spec, diags, files, doc)
 
 

@@ -17,7 +17,7 @@ from ganspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, error
 from ganspec.resolve import raw as R
 from ganspec.resolve.abort import Abort, Reporter
 from ganspec.syntax import ast
-from ganspec.syntax.parser import decode, parse
+from ganspec.syntax.parser import decode, parse, read_source, stat_source
 
 MAX_INT = 2**53  # larger integers are almost surely typos, and not exact as floats
 MAX_EXPANDED_LAYERS = 100_000  # layers that `block` uses may write out in one file, against expansion bombs
@@ -457,17 +457,15 @@ def _set_path(block: R.RBlock, path, value, span: Span) -> None:
 
 @functools.lru_cache(maxsize=256)
 def _parse_cached(path: str, mtime_ns: int, size: int) -> ast.Document:
-    return parse(decode(Path(path).read_bytes(), path), path)
+    return parse(decode(read_source(path), path), path)
 
 
 def load_document(path: str | Path) -> ast.Document:
-    """Parse a file, reusing the parse while the file is unchanged."""
-    p = Path(path)
-    try:
-        st = p.stat()
-        return _parse_cached(str(p), st.st_mtime_ns, st.st_size)
-    except OSError as exc:
-        raise SpecError(error("E001", f"cannot read {p}: {exc.strerror or exc}", Span(str(p), 1, 1, 1, 1))) from None
+    """Parse a file, reusing the parse while the file is unchanged; SpecError (E001, E003) for a path that
+    is not a regular file of a spec's size (`ganspec.syntax.parser.read_source`)."""
+    path = str(path)
+    status = stat_source(path)
+    return _parse_cached(path, status.st_mtime_ns, status.st_size)
 
 
 def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], files: list,
@@ -477,7 +475,12 @@ def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], fi
     parent_block = None
     parent_env: dict = {}
     parent_doc = None
-    if exp.extends is not None:
+    if exp.extends is not None and not exp.extends.value.endswith(".gan"):
+        # Checked before the path is touched: a spec reads only other specs, and never shows a line of any
+        # other file (`extends "/proc/self/environ"` quoted the environment in its error).
+        diags.append(error("E108", f"cannot extend {exp.extends.value!r}: `extends` takes a .gan spec file",
+                           exp.extends.span, 'name a spec, like extends "base.gan"'))
+    elif exp.extends is not None:
         parent_path = _parent_path(doc.file, exp.extends.value)
         key = os.path.realpath(parent_path)
         if key in stack:
@@ -491,8 +494,11 @@ def evaluate_document(doc: ast.Document, diags: list, stack: tuple[str, ...], fi
                 parent_doc = load_document(parent_path)
             except SpecError as exc:
                 hint = f"the path is relative to {Path(doc.file).parent or '.'}"
-                if any(d.code == "E001" for d in exc.diagnostics):
-                    diags.append(error("E100", f"cannot extend {exp.extends.value!r}: file not found",
+                unreadable = next((d for d in exc.diagnostics if d.code == "E001"), None)
+                if unreadable is not None:
+                    reason = "file not found" if not os.path.lexists(parent_path) else \
+                        unreadable.message.removeprefix(f"cannot read {parent_path}: ")
+                    diags.append(error("E100", f"cannot extend {exp.extends.value!r}: {reason}",
                                        exp.extends.span, hint))
                 else:
                     diags.extend(exc.diagnostics)
@@ -530,7 +536,7 @@ def document_env(doc: ast.Document, stack: tuple[str, ...], forced: dict | None)
     variables); problems are left for `evaluate_document` to report."""
     exp = doc.experiment
     parent_env: dict = {}
-    if exp.extends is not None:
+    if exp.extends is not None and exp.extends.value.endswith(".gan"):  # else E108, from evaluate_document
         parent_path = _parent_path(doc.file, exp.extends.value)
         key = os.path.realpath(parent_path)
         if key not in stack and len(stack) < MAX_EXTENDS_DEPTH:

@@ -10,7 +10,7 @@ first bad item.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,8 +18,10 @@ from ganspec.diagnostics import Span, did_you_mean
 from ganspec.ir.base import Component, Node, Registry, registry_of
 from ganspec.ir.components import all_registries
 from ganspec.ir.layers import LAYERS, WRAPPERS, Repeat
+from ganspec.ir.shapes import largest_repeat, written_layers
 from ganspec.resolve import raw as R
 from ganspec.resolve.abort import Abort, Reporter
+from ganspec.resolve.evaluate import MAX_EXPANDED_LAYERS
 
 
 class Typer(Reporter):
@@ -98,17 +100,18 @@ class Typer(Reporter):
             raws[key] = value
         if failed:
             raise Abort()
-        values, spans = self.fields(fields, raws, lambda key: f"{name}.{key}")
+        values, spans = self.fields(fields, raws, lambda key: f"{name}.{key}", code="E202")
         return self.construct(cls, {**(extra or {}), **values}, raw.span, spans, name)
 
-    def fields(self, fields, raws: dict, label) -> tuple[dict[str, Any], dict[str, Span]]:
-        """Convert raw values to their fields' types: (values, spans). Every field is tried before giving up."""
+    def fields(self, fields, raws: dict, label, code: str = "E204") -> tuple[dict[str, Any], dict[str, Span]]:
+        """Convert raw values to their fields' types: (values, spans). Every field is tried before giving up.
+        `code`: of a value of the wrong type (E202 for a call's arguments, E204 for settings)."""
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         failed = False
         for key, raw in raws.items():
             try:
-                values[key] = self.value(fields[key].annotation, raw, label(key), fields[key])
+                values[key] = self.value(fields[key].annotation, raw, label(key), fields[key], code)
             except Abort:
                 failed = True  # reported; go on with the next field
                 continue
@@ -159,8 +162,22 @@ class Typer(Reporter):
         code = "E202" if issubclass(cls, Component) else "E204"
         self.report(code, f"{label} {msg}{suffix}", target, hint)
 
+    def expansion(self, spec) -> None:
+        """Each network may stand for at most MAX_EXPANDED_LAYERS layers written out, a repeat's body counted
+        once per copy (`repeat 1000000 { relu }` is a million layers): checked on the typed spec, before
+        any stage walks or builds a network copy by copy."""
+        for role in ("generator", "critic"):
+            network = getattr(spec, role)
+            count = written_layers(network.layers)
+            if count > MAX_EXPANDED_LAYERS:
+                repeat = largest_repeat(network.layers)
+                span = (repeat.field_span("count") or repeat.span) if repeat is not None else None
+                self.report("E107", f"the {role} writes out {count:,} layers, more than {MAX_EXPANDED_LAYERS:,}",
+                            span or network.span,
+                            "a repeat's body counts once per copy: lower the count" if repeat is not None else None)
+
     # field values, one function per kind of annotation
-    def value(self, annotation, raw: R.RValue, where: str, field_info=None):
+    def value(self, annotation, raw: R.RValue, where: str, field_info=None, code: str = "E204"):
         """Convert one raw value to the type `annotation` of a field."""
         core, registry, optional = _unwrap(annotation)
         if field_info is not None:
@@ -170,9 +187,13 @@ class Typer(Reporter):
         if registry is not None:
             return self.registered(registry, raw, where, field_info)
         if get_origin(core) is tuple:
-            return self.sequence(get_args(core), raw, where)
+            return self.sequence(get_args(core), raw, where, code)
         if isinstance(core, type) and issubclass(core, Node):
             return self.section(core, raw, where)
+        if isinstance(raw, R.RVal) and isinstance(raw.value, bool) and not _admits_bool(core):
+            # Python's bool is an int (and pydantic's lax mode takes it as one): `batch true` would be 1.
+            # Only fields that may hold true or false take them.
+            self.fail(code, f"{where} must be {_wanted(core)}, not {str(raw.value).lower()}", raw.span)
         return self.plain(raw, where)
 
     def registered(self, registry: Registry, raw: R.RValue, where: str, field_info) -> Component:
@@ -184,7 +205,7 @@ class Typer(Reporter):
                 raw = R.RCall(default.kind, (), {}, raw.span, dict(raw.entries), raw.span)
         return self.component(registry, raw, where)
 
-    def sequence(self, item_types: tuple, raw: R.RValue, where: str) -> tuple:
+    def sequence(self, item_types: tuple, raw: R.RValue, where: str, code: str = "E204") -> tuple:
         """A tuple field: a layer stack, `[a, b]`, or a single component for a list of them."""
         if _is_layer_stack(item_types):
             return self.layer_list(raw, where)
@@ -198,7 +219,7 @@ class Typer(Reporter):
             item_types = (item_types[0],) * len(raw.items)
         elif len(item_types) != len(raw.items):
             self.fail("E204", f"{where} expects {len(item_types)} values, got {len(raw.items)}", raw.span)
-        return tuple(self.value(item_type, item, f"{where}[{i}]")
+        return tuple(self.value(item_type, item, f"{where}[{i}]", code=code)
                      for i, (item_type, item) in enumerate(zip(item_types, raw.items)))
 
     def section(self, cls: type[Node], raw: R.RValue, where: str) -> Node:
@@ -315,6 +336,35 @@ def _unwrap_now(annotation):
                 return annotation, registry, optional
         else:
             return annotation, registry, optional
+
+
+def _admits_bool(annotation) -> bool:
+    """Whether a field of this type may hold true or false (bool, Any, a Literal of them, a union with one)."""
+    if annotation is bool or annotation is Any or annotation is object:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _admits_bool(get_args(annotation)[0])
+    if origin is Literal:
+        return any(isinstance(arg, bool) for arg in get_args(annotation))
+    if origin is Union or (origin is not None and str(origin) == "types.UnionType"):
+        return any(_admits_bool(arg) for arg in get_args(annotation))
+    return False
+
+
+def _wanted(annotation) -> str:
+    """What a field that takes no true or false wants, in words."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    arms = get_args(annotation) if get_origin(annotation) is Union else (annotation,)
+    cores = [get_args(arm)[0] if get_origin(arm) is Annotated else arm for arm in arms]
+    if float in cores:
+        return "a number"
+    if int in cores:
+        return "an integer"
+    if str in cores or any(get_origin(core) is Literal for core in cores):
+        return "a name or a string"
+    return "a value of another kind"
 
 
 def _is_layer_stack(item_types: tuple) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import stat
 import threading
 from importlib import resources
 from pathlib import Path
@@ -276,16 +278,19 @@ def _parse_collecting(text: str, file: str, comments: list) -> tuple:
         return lark.parse(text)
 
 
-_BRACKETS = re.compile(r"[][(){}]")
+# What the depth check reads: a string literal (as the grammar's STRING, escapes included) or a comment,
+# both skipped whole, or one bracket.
+_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[][(){}]')
 
 
 def _check_depth(text: str, file: str) -> None:
-    # Every bracket counts, in strings and comments too, up to a comment on the last line.
-    last_line = text.rfind("\n") + 1
-    comment = text.find("#", last_line)
+    # Brackets in strings and comments are text, not nesting, so they do not count.
     depth = 0
-    for match in _BRACKETS.finditer(text, 0, len(text) if comment == -1 else comment):
-        if match.group() in "([{":
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if len(token) > 1 or token in '"#':
+            continue
+        if token in "([{":
             depth += 1
             if depth > MAX_DEPTH:
                 pos = match.start()
@@ -368,11 +373,67 @@ def _join(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def parse_file(path: str | Path) -> ast.Document:
-    """Read and parse a file; unreadable files raise SpecError with code E001."""
-    path = Path(path)
+MAX_SPEC_BYTES = 2**20  # a spec is a page of text (the catalogue's: a few KB); more is a wrong file, slow to parse
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def _unreadable(path: str, reason: str) -> SpecError:
+    return SpecError(error("E001", f"cannot read {path}: {reason}", Span(path, 1, 1, 1, 1)))
+
+
+def _check_regular(mode: int, path: str) -> None:
+    if not stat.S_ISREG(mode):
+        what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+        raise _unreadable(path, f"it is {what}, not a spec file")
+
+
+def stat_source(path: str | Path) -> os.stat_result:
+    """The status of a spec file, read without opening it; SpecError (E001) unless it is a regular file
+    (a FIFO would block the reader, a device stream without end), E003 when it is larger than a spec can be."""
+    path = str(path)
     try:
-        data = path.read_bytes()
+        status = os.stat(path)
     except OSError as exc:
-        raise SpecError(error("E001", f"cannot read {path}: {exc.strerror or exc}", Span(str(path), 1, 1, 1, 1))) from None
-    return parse(decode(data, str(path)), str(path))
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+    _check_regular(status.st_mode, path)
+    if status.st_size > MAX_SPEC_BYTES:
+        raise _too_large(path)
+    return status
+
+
+def _too_large(path: str) -> SpecError:
+    return SpecError(error("E003", f"{path} is larger than {MAX_SPEC_BYTES // 2**20} MiB: not a spec file",
+                           None, "a spec is a page of text; check the path"))
+
+
+def read_source(path: str | Path) -> bytes:
+    """The bytes of a spec file, at most MAX_SPEC_BYTES of them; SpecError (`stat_source`) for anything else.
+    Opened without blocking and checked again once open, in case the path changed in between."""
+    path = str(path)
+    stat_source(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as file:
+            _check_regular(os.fstat(file.fileno()).st_mode, path)
+            data = file.read(MAX_SPEC_BYTES + 1)  # a size the file system reports may be 0 (/proc)
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_large(path)
+    return data
+
+
+def read_stream(stream, name: str = "<stdin>") -> bytes:
+    """The bytes of a spec given on a stream (standard input), at most MAX_SPEC_BYTES: E003 past them."""
+    data = stream.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_large(name)
+    return data
+
+
+def parse_file(path: str | Path) -> ast.Document:
+    """Read and parse a file; unreadable files raise SpecError with code E001 (`read_source`)."""
+    return parse(decode(read_source(path), str(path)), str(path))
