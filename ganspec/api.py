@@ -501,14 +501,14 @@ def compare(runs: Iterable[Run | str | Path], plot: str | Path | None = None) ->
     "evaluations": every evaluation by run, "diffs": spec differences against the first run}. Refuses
     (InvalidSpec, E505) runs whose scores were measured differently. `plot` draws the metric curves."""
     from ganspec.diff import diff_specs
-    from ganspec.metrics.comparison import IncomparableResults, check_comparable, settings_of
+    from ganspec.metrics.comparison import IncomparableResults, check_comparable, run_settings
     from ganspec.report.compare import evaluations, numeric_keys, plot_curves, run_labels
 
     opened = [r if isinstance(r, Run) else Run(r) for r in runs]
     names = run_labels([r.path for r in opened])
     evals = {name: evaluations(r.path) for name, r in zip(names, opened)}
     try:
-        check_comparable({name: settings_of(e) for name, e in evals.items()})
+        check_comparable({name: run_settings(evals[name], r.spec) for name, r in zip(names, opened)})
     except IncomparableResults as exc:
         raise InvalidSpec(_error("E505", f"refusing to compare: {exc}")) from None
     first = opened[0].spec

@@ -136,7 +136,7 @@ def _add_training_commands(sub) -> None:
     p = sub.add_parser("compare", help="runs side by side: scores, spec differences, metric curves")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or sweep directories (all "
                                                                   "their runs)")
-    p.add_argument("--plot", default="compare.png", help="PNG of metric curves (default compare.png)")
+    p.add_argument("--plot", metavar="PNG", help="also draw the metric curves into this PNG (needs the plots extra)")
     p.add_argument("--format", choices=("human", "json"), default="human")
     p.set_defaults(func="training:cmd_compare")
 

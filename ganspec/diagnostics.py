@@ -112,6 +112,7 @@ CODES: dict[str, str] = {
     "E511": "bad-device-layout",
     "E512": "run-in-use",
     "E513": "sweep-points-failed",
+    "E514": "out-of-memory",
 }
 
 

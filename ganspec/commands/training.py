@@ -21,7 +21,27 @@ from ganspec.report.report import Report
 
 def cmd_run(args) -> int:
     """Train a spec, or resume a run directory from its latest checkpoint."""
+    from ganspec.run.signals import StopSignals
+
     report = Report()
+    # Ctrl-C and SIGTERM only set a flag, from the first line on: one that comes while the backend imports or the
+    # networks are built is never lost in a finaliser, and stops the run before it trains (ganspec.run.signals).
+    with StopSignals(linger=True) as stop:
+        return _run(report, args, stop)
+
+
+def _interrupted(report: Report, run=None) -> int:
+    """Exit 130 for a stop signal that came before training: a run directory made for this start is deleted."""
+    if run is not None:
+        import shutil
+
+        shutil.rmtree(run.path, ignore_errors=True)
+    report.print("interrupted before training started: nothing was trained or saved")
+    report.outcome = exitcodes.INTERRUPTED
+    return report.exit_code
+
+
+def _run(report: Report, args, stop) -> int:
     overrides = parse_overrides(report, args.set)
     if args.iterations is not None and args.iterations < 1:
         report.error("E500", f"--iterations must be at least 1, not {args.iterations}")
@@ -47,8 +67,10 @@ def cmd_run(args) -> int:
     trackers = _trackers(report, args) if layout.is_chief else []
     if trackers is None:
         return report.exit_code
+    if stop.received:
+        return _interrupted(report)
     if not layout.is_chief:  # another worker of a multi-process run: the chief alone writes the run directory
-        return _train_as_worker(report, spec, files, spec_dir, run, layout, args)
+        return _train_as_worker(report, spec, files, spec_dir, run, layout, args, stop)
     created = run is None
     run = _resume_or_create(report, run, spec, files, spec_dir, args)
     if run is None:
@@ -60,6 +82,7 @@ def cmd_run(args) -> int:
 
     trainer = Trainer(spec, run, spec_dir, make_display(force_plain=args.plain), callbacks=trackers, layout=layout)
     trainer.exits_after = True
+    trainer.stop_signals = stop
     try:
         trainer.prepare()
     except SpecError as exc:
@@ -69,6 +92,8 @@ def cmd_run(args) -> int:
 
             shutil.rmtree(run.path, ignore_errors=True)
         return report.exit_code
+    if stop.received:
+        return _interrupted(report, run if created else None)
     if trainer.layout.distributed:
         report.print(f"devices: {trainer.layout.describe()}; train.batch {spec.train.batch} is the global batch")
     try:
@@ -104,7 +129,7 @@ def _plan_layout(report: Report, spec, args):
         return None
 
 
-def _train_as_worker(report: Report, spec, files, spec_dir, run, layout, args) -> int:
+def _train_as_worker(report: Report, spec, files, spec_dir, run, layout, args, stop) -> int:
     """A worker other than the chief (index 0) of a multi-process run: it trains its share of every step in
     lockstep with the others, reading the chief's checkpoint on --resume, and writes only into a scratch
     folder that is deleted at the end, so checkpoints, metrics and pictures are written once."""
@@ -120,16 +145,23 @@ def _train_as_worker(report: Report, spec, files, spec_dir, run, layout, args) -
         own = RunDir.create(spec, files, scratch, spec_dir=spec_dir)
         trainer = Trainer(spec, own, spec_dir, PlainDisplay(), layout=layout)
         trainer.exits_after = True
+        trainer.stop_signals = stop
         try:
             trainer.prepare()
         except SpecError as exc:
             report.add(exc.diagnostics)
             return report.exit_code
-        if run is not None:
-            trainer.resume(source=run)
+        if stop.received:
+            return _interrupted(report)
         report.print(f"worker {layout.worker} of {layout.workers}: {trainer.layout.describe()}; "
                      "the chief (worker 0) writes the run directory")
-        outcome = trainer.train(spec.train.iterations)
+        try:
+            if run is not None:
+                trainer.resume(source=run)
+            outcome = trainer.train(spec.train.iterations)
+        except SpecError as exc:  # out of memory (E514), a checkpoint that does not fit (E504)
+            report.add(exc.diagnostics)
+            return report.exit_code
         report.outcome = outcome.code
         return report.exit_code
     finally:
@@ -373,7 +405,7 @@ def _metrics_from_command_line(report: Report, texts: list[str] | None):
 def cmd_compare(args) -> int:
     """Runs side by side: last scores, spec differences against the first run, metric curves."""
     from ganspec.diff import diff_specs
-    from ganspec.metrics.comparison import IncomparableResults, check_comparable, settings_of
+    from ganspec.metrics.comparison import IncomparableResults, check_comparable, run_settings
     from ganspec.report.compare import evaluations, numeric_keys, plot_curves, run_labels
     from ganspec.report.runs import last_evaluations_table
     from ganspec.sweeps.layout import expand_run_dirs
@@ -384,13 +416,15 @@ def cmd_compare(args) -> int:
         return report.exit_code
     names = run_labels([r.path for r in runs])
     evals = {name: evaluations(r.path) for name, r in zip(names, runs)}
-    try:
-        check_comparable({name: settings_of(e) for name, e in evals.items()})
+    specs = [r.resolved_spec() for r in runs]
+    try:  # the settings their scores record, and their specs' metric parameters
+        check_comparable({name: run_settings(evals[name], spec) for name, spec in zip(names, specs)})
     except IncomparableResults as exc:
         report.error("E505", f"refusing to compare: {exc}")
         return report.exit_code
     keys = numeric_keys(evals)
-    if keys:
+    plot = args.plot if keys and args.plot else None  # a picture only when one is asked for
+    if plot:
         from ganspec.backend import MissingExtra, require
 
         try:
@@ -398,20 +432,19 @@ def cmd_compare(args) -> int:
         except MissingExtra as exc:
             report.add(exc.diagnostics)
             return report.exit_code
-    specs = [r.resolved_spec() for r in runs]
     edits = {name: diff_specs(specs[0], s) for name, s in zip(names[1:], specs[1:])}
-    if keys:
-        plot_curves(evals, keys, Path(args.plot))
+    if plot:
+        plot_curves(evals, keys, Path(plot))
     if args.format == "json":
         report.data({"runs": names, "last": {n: (e[-1] if e else {}) for n, e in evals.items()},
                      "diffs": {n: [e.to_json() for e in es] for n, es in edits.items()},
-                     "plot": args.plot if keys else None})
+                     "plot": plot})
         return report.exit_code
     report.print(last_evaluations_table(evals, keys))
     for name, es in edits.items():
         report.diff(es, names[0], name)
-    if keys:
-        report.print(f"metric curves: {args.plot}")
+    if plot:
+        report.print(f"metric curves: {plot}")
     return report.exit_code
 
 

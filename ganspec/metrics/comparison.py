@@ -3,9 +3,12 @@ recorded beside their scores agree (feature extractor and its weights, sample co
 set, metric parameters, number of modes...).
 
     check_comparable({"a": results_a, "b": results_b})  # raises IncomparableResults
+    check_comparable({name: run_settings(evaluations, spec) ...})  # runs: also their specs' metric settings
 
 Each result is a flat dict of one evaluation, or a run's list of them; the metric classes say
 which keys are settings (ganspec.metrics.role), so results stored by any version read alike.
+A run's spec adds the parameters of each metric it evaluates (`mode_coverage(2500)` against
+`mode_coverage(1000)`), which a result need not record.
 """
 
 from __future__ import annotations
@@ -28,6 +31,29 @@ def settings_of(results: dict | Iterable[dict]) -> dict:
     records = [results] if isinstance(results, dict) else list(results)
     return {k: v for record in records for k, v in record.items()
             if k != "iteration" and role(k, v) == "setting"}
+
+
+SPEC_METRIC = "evaluate.metrics "  # the key of a metric's parameters as a spec sets them, e.g. "... mode_coverage"
+
+
+def metric_parameters(spec) -> dict[str, dict]:
+    """The parameters of each scoring metric a spec evaluates (the sample grid has no scores), as settings:
+    {"evaluate.metrics mode_coverage": {"samples": 2500}}; a second metric of one kind is "... #2"."""
+    found: dict[str, dict] = {}
+    counts: dict[str, int] = {}
+    for node in spec.evaluate.metrics:
+        if not type(node).score_keys:
+            continue
+        counts[node.kind] = counts.get(node.kind, 0) + 1
+        name = SPEC_METRIC + node.kind + (f" #{counts[node.kind]}" if counts[node.kind] > 1 else "")
+        found[name] = {k: v for k, v in node.model_dump(mode="json").items() if k != "kind"}
+    return found
+
+
+def run_settings(results: dict | Iterable[dict], spec=None) -> dict:
+    """The settings of a run's scores: those its results record (`settings_of`), and the parameters of the
+    metrics its spec evaluates (`metric_parameters`), which runs are compared on too."""
+    return {**settings_of(results), **(metric_parameters(spec) if spec is not None else {})}
 
 
 def _metrics_in(results: dict | Iterable[dict]) -> set[tuple[str, type]]:

@@ -7,6 +7,7 @@ Backend-neutral: it reads and assigns Keras variables only.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +21,24 @@ def _arrays(variables) -> list[np.ndarray]:
 
 def save(run: RunDir, iteration: int, models: dict, variable_groups: dict[str, list], state: dict,
          keep: int) -> Path:
-    """Write a checkpoint for `iteration` atomically; returns its folder."""
+    """Write a checkpoint for `iteration` atomically; returns its folder. When writing fails (a full disk, no
+    memory), its unfinished folder is deleted and the checkpoints already there stay as they were."""
     tmp = run.new_checkpoint_dir(iteration)
-    for name, model in models.items():
-        model.save_weights(str(tmp / f"{name}.weights.h5"))
-    arrays = {}
-    for group, variables in variable_groups.items():
-        for i, value in enumerate(_arrays(variables)):
-            arrays[f"{group}/{i:04d}"] = value
-    np.savez(tmp / "variables.npz", **arrays)
-    files = {f.name: {"bytes": f.stat().st_size, "sha256": file_digest(f)} for f in sorted(tmp.iterdir())}
-    atomic_write(tmp / MANIFEST, json.dumps({"files": files}, indent=2) + "\n")
-    # state.json last: a checkpoint without it is incomplete and is never used.
-    atomic_write(tmp / "state.json", json.dumps({**state, "iteration": iteration}, indent=2) + "\n")
+    try:
+        for name, model in models.items():
+            model.save_weights(str(tmp / f"{name}.weights.h5"))
+        arrays = {}
+        for group, variables in variable_groups.items():
+            for i, value in enumerate(_arrays(variables)):
+                arrays[f"{group}/{i:04d}"] = value
+        np.savez(tmp / "variables.npz", **arrays)
+        files = {f.name: {"bytes": f.stat().st_size, "sha256": file_digest(f)} for f in sorted(tmp.iterdir())}
+        atomic_write(tmp / MANIFEST, json.dumps({"files": files}, indent=2) + "\n")
+        # state.json last: a checkpoint without it is incomplete and is never used.
+        atomic_write(tmp / "state.json", json.dumps({**state, "iteration": iteration}, indent=2) + "\n")
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return run.commit_checkpoint(tmp, iteration, keep)
 
 

@@ -1,7 +1,8 @@
 """A run directory: the spec, the resolved spec, metrics, images and rotating checkpoints.
 
     runs/ring_wgan_gp-20261123-101500/
-      spec.gan            the spec text as written (and every file it extends, under spec/)
+      spec.gan            the spec text as written (and every file it extends, under spec/, each `extends`
+                          pointing at its copy: the run directory's spec validates on its own)
       resolved.json       the fully resolved spec
       metrics.jsonl       one JSON object per logged iteration or evaluation
       samples/            sample grids (fixed latent batch) at each evaluation
@@ -54,13 +55,11 @@ class RunDir:
         path.mkdir(parents=True)
         run = cls(path)
         if files:
-            shutil.copyfile(Path(files[0]), path / "spec.gan")
+            for name, written in archived_spec_files(files).items():
+                (path / name).parent.mkdir(exist_ok=True)
+                (path / name).write_text(written, encoding="utf-8")
         else:
             (path / "spec.gan").write_text(text or "", encoding="utf-8")
-        if files and len(files) > 1:
-            (path / "spec").mkdir()
-            for f in files[1:]:
-                shutil.copyfile(f, path / "spec" / Path(f).name)
         if spec_dir is not None:
             (path / "spec_dir").write_text(str(Path(spec_dir).resolve()) + "\n")
         run.write_json("resolved.json", spec.model_dump(mode="json"))
@@ -196,6 +195,11 @@ class RunDir:
         for tmp in self.checkpoints.glob(".tmp-*"):
             shutil.rmtree(tmp, ignore_errors=True)
             done.append(f"deleted {tmp.name}, an unfinished save")
+        for folder in (self.path, self.checkpoints):  # `atomic_write`'s temporaries of a killed process
+            for tmp in folder.glob(".*.tmp-*"):
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+                    done.append(f"deleted {tmp.name}, an unfinished write")
         return done
 
     def checkpoint(self, name: str | None = None) -> Path:
@@ -248,6 +252,31 @@ class RunDir:
     def latest_checkpoint(self) -> Path | None:
         """The newest usable checkpoint (`usable_checkpoints`), or None."""
         return next(iter(self.usable_checkpoints()), None)
+
+
+def archived_spec_files(files: list[str]) -> dict[str, str]:
+    """{path in a run directory: text}: a spec's main file as `spec.gan` and each file of its `extends` chain
+    (`files`: the main one first, then the one each extends) under `spec/`, with each `extends` path rewritten
+    to point at the copy, so that the copy resolves on its own after the originals move or change."""
+    from ganspec.syntax.parser import decode, parse, read_source
+
+    names, used = ["spec.gan"], set()
+    for number, file in enumerate(files[1:], 1):
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(file).name)
+        name = name if name not in used else f"{number}-{name}"
+        used.add(name)
+        names.append(f"spec/{name}")
+    archived = {}
+    for number, (file, name) in enumerate(zip(files, names)):
+        text = decode(read_source(file), file)
+        if number + 1 < len(files):
+            extends = parse(text, file).experiment.extends
+            start, end = (extends.span.start_pos, extends.span.end_pos) if extends is not None else (0, 0)
+            if extends is not None and text[start:end] == extends.text:
+                target = names[number + 1] if number == 0 else names[number + 1].removeprefix("spec/")
+                text = text[:start] + json.dumps(target) + text[end:]
+        archived[name] = text
+    return archived
 
 
 ASIDE = ".old-"  # a checkpoint renamed aside while the same iteration is saved again

@@ -3,7 +3,8 @@
 Side effects (display, metrics.jsonl, TensorBoard, images, checkpoints, callbacks) all
 happen here, between compiled iterations, never inside the step. Exit codes: 0 finished
 (or stopped early by a callback, with a checkpoint saved), 130 interrupted (a checkpoint
-was saved), 3 stopped on NaN/Inf (the last good checkpoint is kept), 2 invalid spec or data.
+was saved), 3 stopped on NaN/Inf in a loss or a sample (the last good checkpoint is kept), 2 invalid spec or
+data or out of memory (E514), 4 a checkpoint that cannot be written (a full disk; the last good one is kept).
 Callbacks (Keras ones and `ganspec.run.callbacks.GanCallback`) are called as that module
 describes: an epoch is one log interval, `self.model` is the generator.
 """
@@ -11,8 +12,8 @@ describes: an epoch is one log interval, `self.model` is the generator.
 from __future__ import annotations
 
 import math
-import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ganspec.run.display import Display, RateMeter
 from ganspec.run.health import check_health
 from ganspec.run.images import image_grid, save_png, scatter
 from ganspec.run.rundir import RunDir
+from ganspec.run.signals import Stop as _Stop, StopSignals
 from ganspec.ir.spec import Spec
 from ganspec.train.schedules import critic_schedule
 
@@ -38,48 +40,6 @@ class Outcome:
     last: dict = field(default_factory=dict)
     evaluations: list = field(default_factory=list)
     message: str = ""
-
-
-class _Stop(Exception):
-    """Ctrl-C or SIGTERM asked the run to stop: save and exit."""
-
-
-class StopSignals:
-    """SIGINT and SIGTERM during training only set a flag, which the loop reads between
-    iterations. A `KeyboardInterrupt` raised by Python's own handler lands wherever the main
-    thread happens to be; inside one of TensorFlow's finalisers (`__del__`) Python prints
-    "Exception ignored" and drops it, and the run went on training (the lost Ctrl-C). A signal
-    that arrives while a checkpoint is being written cannot abort the write either."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, linger: bool = False):
-        self.received: int | None = None
-        self._previous: dict = {}
-        # After a stop, keep ignoring these signals instead of restoring the previous handlers: the process is
-        # on its way out (`ganspec run`), and a Ctrl-C repeated in impatience must not cut its last writes
-        # or its exit short. In a process that goes on (the Python API), the handlers are restored.
-        self.linger = linger
-
-    def __enter__(self) -> "StopSignals":
-        import threading
-
-        if threading.current_thread() is threading.main_thread():  # signals can only be caught there
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        self.received = signum
-
-    def check(self) -> None:
-        """Raise `_Stop` when a stop was asked for."""
-        if self.received is not None:
-            raise _Stop()
-
-    def __exit__(self, *exc) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, signal.SIG_IGN if self.linger and self.received is not None else previous)
 
 
 class Trainer:
@@ -101,10 +61,19 @@ class Trainer:
         self.evaluations: list[dict] = []
         self._hooks = None  # the RunCallbacks of the train() in progress
         self.exits_after = False  # the process ends when train() returns (`ganspec run`): see StopSignals.linger
+        # Held by `ganspec run` from its start, so that a stop signal before the loop is not lost; else the
+        # loop's own.
+        self.stop_signals: StopSignals | None = None
 
     # ---- setup ---------------------------------------------------------------------------
 
     def prepare(self):
+        """Load the data, build and compile the networks; SpecError when the data is bad or does not fit the
+        spec, or when the networks or a batch do not fit in memory (E514)."""
+        with out_of_memory_as_error(self, "building the networks"):
+            self._prepare()
+
+    def _prepare(self):
         from ganspec import backend
 
         if backend.current() is None:  # called without the CLI: the spec's (or $KERAS_BACKEND's) backend
@@ -182,11 +151,24 @@ class Trainer:
         return True
 
     def save(self) -> Path:
+        """Write a checkpoint of this iteration; SpecError (E001) when it cannot be written (a full disk, a
+        read-only folder): the checkpoints already there are kept as they are."""
         self.step.sync()
         state = {"data_position": self.data_position, "evaluations": self.evaluations,
                  "backend": self.backend, "spec": self.spec.name}
-        return checkpoint.save(self.run, self.iteration, self.models, self.variables, state,
-                               self.spec.train.keep_checkpoints)
+        try:
+            return checkpoint.save(self.run, self.iteration, self.models, self.variables, state,
+                                   self.spec.train.keep_checkpoints)
+        except OSError as exc:
+            from ganspec.diagnostics import SpecError, error
+
+            self.display.stop()
+            latest = self.run.latest_checkpoint()
+            kept = (f"the last good checkpoint, {latest.name}, is kept: free some space (or make the folder "
+                    f"writable), then `ganspec run --resume {self.run.path}`" if latest else
+                    "no checkpoint was saved before this one")
+            raise SpecError(error("E001", f"cannot write checkpoint ckpt-{self.iteration:08d} in {self.run.path}: "
+                                          f"{exc.strerror or exc}", hint=kept)) from None
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -198,7 +180,8 @@ class Trainer:
         outcome = None
         try:
             hooks.begin(self.run.path, self.spec, self._spec_text())
-            outcome = self._train(total)
+            with out_of_memory_as_error(self, "training"):
+                outcome = self._train(total)
         finally:
             self._hooks = None
             hooks.end(self._status(outcome))
@@ -240,7 +223,7 @@ class Trainer:
         batches = iteration_feed(self.dataset, spec, self.iteration, self.data_position, self.backend)
         schedule = critic_schedule(spec)  # how many real batches each iteration consumes
         pending = None
-        with StopSignals(linger=self.exits_after) as stop:
+        with self.stop_signals or StopSignals(linger=self.exits_after) as stop:
             try:
                 if self.iteration == 0:
                     self.evaluate()  # the untrained model: every curve starts from a baseline
@@ -347,7 +330,7 @@ class Trainer:
 
         if not hasattr(self, "_evaluator"):
             self._evaluator = Evaluator(self.spec, self.spec_dir, self.dataset)
-        sampler = self.sampler()  # one standing batch-norm copy for the grid and every metric
+        sampler = FiniteSamples(self.sampler())  # one standing batch-norm copy for the grid and every metric
         for node in self.spec.evaluate.metrics:
             if node.kind == "samples":
                 self._save_samples(sampler, node.samples)
@@ -404,7 +387,68 @@ class Trainer:
 
 
 class _NonFinite(Exception):
-    pass
+    """A loss, or a generated sample, became NaN/Inf: the run stops, keeping the last good checkpoint."""
+
+
+class FiniteSamples:
+    """A sampler whose samples must be finite: a NaN or an infinity in the generator's weights (which a
+    finite logged loss can hide, when it appears between log lines) stops the run as diverged before a
+    metric or a picture reads it."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+
+    def __getattr__(self, name):
+        return getattr(self.sampler, name)
+
+    def __call__(self, n: int, seed: int) -> np.ndarray:
+        return self._finite(self.sampler(n, seed))
+
+    def at(self, z, labels=None) -> np.ndarray:
+        return self._finite(self.sampler.at(z, labels))
+
+    @staticmethod
+    def _finite(samples):
+        if not np.isfinite(np.asarray(samples)).all():
+            raise _NonFinite()
+        return samples
+
+
+# What the backends raise when memory runs out: TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED
+# status (JAX), NumPy's and Python's MemoryError.
+OUT_OF_MEMORY_TYPES = ("ResourceExhaustedError",)
+OUT_OF_MEMORY_STATUS = "RESOURCE_EXHAUSTED"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception says that the machine (host or accelerator) ran out of memory."""
+    if isinstance(exc, MemoryError):
+        return True
+    if any(cls.__name__ in OUT_OF_MEMORY_TYPES for cls in type(exc).__mro__):
+        return True
+    return OUT_OF_MEMORY_STATUS in str(exc)[:500] and type(exc).__name__ in ("XlaRuntimeError", "JaxRuntimeError")
+
+
+@contextmanager
+def out_of_memory_as_error(trainer: "Trainer", doing: str):
+    """Turn running out of memory into a SpecError (E514) that says what to lower; the checkpoints already
+    written stay (an unfinished one is deleted when the run resumes)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        from ganspec.diagnostics import SpecError, error
+
+        trainer.display.stop()
+        batch = trainer.spec.train.batch
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no details"
+        where = f" at iteration {trainer.iteration}" if hasattr(trainer, "iteration") and doing == "training" else ""
+        latest = trainer.run.latest_checkpoint() if trainer.run.checkpoints.is_dir() else None
+        kept = f"; the last good checkpoint, {latest.name}, is kept" if latest else ""
+        raise SpecError(error("E514", f"out of memory while {doing}{where} ({type(exc).__name__}: {detail})",
+                              hint=f"lower `train.batch` (now {batch}; e.g. `--set train.batch={max(1, batch // 2)}`) "
+                                   f"or the networks' widths{kept}")) from None
 
 
 def _placed(steps, layout, spec):

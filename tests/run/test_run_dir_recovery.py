@@ -234,6 +234,20 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary_one(tm
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
+def test_recover_deletes_the_temporary_files_of_a_killed_atomic_write(tmp_path):
+    """A process killed inside `atomic_write` (SIGKILL: no except clause runs) leaves `.NAME.tmp-PID`."""
+    run = RunDir(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    (run.path / "metrics.jsonl").write_text("{}\n")
+    leftovers = [run.path / ".metrics.jsonl.tmp-4242", run.checkpoints / ".latest.tmp-4242"]
+    for leftover in leftovers:
+        leftover.write_text("half")
+    done = run.recover()
+    assert not any(p.exists() for p in leftovers) and (run.path / "metrics.jsonl").exists()
+    assert sorted(done) == ["deleted .latest.tmp-4242, an unfinished write",
+                            "deleted .metrics.jsonl.tmp-4242, an unfinished write"]
+
+
 def test_a_forced_resume_with_other_networks_is_refused_and_changes_nothing(trained, capsys):
     wider = trained.parent.parent / "wider.gan"
     wider.write_text(SPEC.replace("generator { dense(16) relu dense(2) }", "generator { dense(32) relu dense(2) }"))
