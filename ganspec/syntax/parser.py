@@ -254,6 +254,7 @@ def decode(data: bytes, file: str) -> str:
 
 def parse(text: str, file: str = "<string>") -> ast.Document:
     """Parse one .gan source text into a `Document`; raise SpecError with diagnostics."""
+    _check_nul(text, file)
     _check_depth(text, file)
     comments: list[ast.Comment] = []
     try:
@@ -281,6 +282,18 @@ def _parse_collecting(text: str, file: str, comments: list) -> tuple:
 # What the depth check reads: a string literal (as the grammar's STRING, escapes included) or a comment,
 # both skipped whole, or one bracket.
 _BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[][(){}]')
+
+
+def _check_nul(text: str, file: str) -> None:
+    # No spec has a use for a NUL character, and none may reach a path: the operating system refuses it.
+    at = text.find("\0")
+    if at < 0:
+        return
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    raise SpecError(error("E011", "unexpected character '\\x00' (a NUL byte)", Span(file, line, column, line, column + 1,
+                                                                                at, at + 1),
+                          "a spec is text: remove the NUL byte"))
 
 
 def _check_depth(text: str, file: str) -> None:

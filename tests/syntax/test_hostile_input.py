@@ -83,3 +83,24 @@ def test_a_fifo_is_refused_without_blocking(tmp_path, command):
                           timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode == exitcodes.UNREADABLE
     assert "E001" in done.stdout + done.stderr and "named pipe (FIFO)" in done.stdout + done.stderr
+
+
+# ---- a NUL byte reaches no path ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    'experiment t extends "a\0b.gan" { }',  # os.path.realpath raised ValueError: exit 123
+    VALID.replace('data.source ring', 'data.source idx("mnist/a\0b.gz")') % '"x"',
+    VALID % '"x"' + "# a comment\0\n",
+])
+def test_a_nul_byte_is_an_error_at_its_place(tmp_path, capsys, text):
+    spec = tmp_path / "nul.gan"
+    spec.write_text(text)
+    code, out, err = run(capsys, "validate", str(spec))
+    assert code == exitcodes.INVALID
+    assert "E011" in out + err and "NUL" in out + err and "internal error" not in out + err
+    with pytest.raises(SpecError) as caught:
+        parse(text, "nul.gan")
+    (diagnostic,) = caught.value.diagnostics
+    assert (diagnostic.span.line, diagnostic.span.column) == (
+        text[:text.index("\0")].count("\n") + 1, text.index("\0") - (text.rfind("\n", 0, text.index("\0")) + 1) + 1)
