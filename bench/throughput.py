@@ -68,7 +68,7 @@ if __name__ == "__main__" and _backend(sys.argv[1:]) == "jax":  # before Keras i
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from timing import Contender, ganspec_contender, paired_ratio, summarize  # noqa: E402  (bench/: shared with throughput_jax.py)
+from timing import Contender, cpu_name, ganspec_contender, paired_ratio, summarize  # noqa: E402  (bench/: shared with throughput_jax.py)
 from reference_models import (  # noqa: E402  (bench/: the models of the hand-written loops)
     keras_io_critic,
     keras_io_generator,
@@ -298,13 +298,7 @@ def declared_variants(kind: str, spec, spec_dir) -> list[Contender]:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpus": len(tf.config.list_physical_devices("GPU")),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "gpus": len(tf.config.list_physical_devices("GPU")),
             "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,3 +72,12 @@ def ganspec_contender(spec, spec_dir: Path, layout=None) -> tuple[Contender, obj
         float(trainer.step(real, labels, critic_steps=critic_steps)["generator_loss"])
 
     return Contender("ganspec", build, iteration), trainer
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what Python's platform module says."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "a CPU"
