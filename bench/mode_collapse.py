@@ -30,12 +30,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-METHODS = ["gan", "nsgan", "wgan", "wgan_gp", "dragan", "sngan", "pacgan2", "unrolled", "best", "best_normal"]
+METHODS = ["gan", "nsgan", "wgan", "wgan_gp", "wgan_gp_veegan", "dragan", "sngan", "pacgan2", "unrolled",
+           "pacgan_gan", "pacgan3", "pacgan4", "best", "best_normal"]
 LABELS = {
-    "gan": "GAN (minimax)", "nsgan": "GAN (non-saturating)", "wgan": "WGAN (clip)", "wgan_gp": "WGAN-GP",
+    "gan": "GAN (minimax)", "nsgan": "GAN (non-saturating)", "wgan": "WGAN (clip)",
+    "wgan_gp": "WGAN-GP (toy/*_wgan_gp.gan)", "wgan_gp_veegan": "WGAN-GP",
     "dragan": "DRAGAN", "sngan": "SN-GAN", "pacgan2": "PacGAN2", "unrolled": "Unrolled GAN (5)",
+    "pacgan_gan": "GAN (larger nets)", "pacgan3": "PacGAN3", "pacgan4": "PacGAN4",
     "best": "ganspec best (toy/*_best.gan)",
     "best_normal": "ganspec best from N(0, I) (toy/grid_best_normal.gan)",
+}
+# Which protocol's regime a row follows and how it departs from it (shared/BENCHMARKS.md section 1; each
+# spec's header says the same). The published row to compare with has the same name.
+VEEGAN = "VEEGAN regime (2x128 tanh, z 256, batch 512, 25k its); batches drawn fresh"
+REGIMES = {
+    "gan": VEEGAN, "nsgan": VEEGAN, "unrolled": VEEGAN + "; 5 unrolling steps",
+    "wgan": VEEGAN + "; WGAN paper's RMSProp 5e-5, clip 0.01, 5 critic steps (not in the published tables)",
+    "wgan_gp": "Gulrajani et al.'s toy code regime (2x128 ReLU, z 2, penalty 0.1, batch 256), shortened",
+    "wgan_gp_veegan": VEEGAN + "; penalty 10, 5 critic steps, Adam 1e-4 (0.5, 0.9) (GDPP's row)",
+    "dragan": VEEGAN + "; penalty 10 around the data (not in the published tables)",
+    "sngan": VEEGAN + "; hinge loss (not in the published tables)",
+    "pacgan2": VEEGAN + "; D packs 2 (not in the published tables)",
+    "pacgan_gan": "PacGAN regime (G 4x400 ReLU+BN, z 2, D 3 maxout(200, 5), batch 100); 25k of 400k its, batches drawn fresh",
+    "pacgan3": "PacGAN regime, D packs 3; 25k of 400k its, batches drawn fresh",
+    "pacgan4": "PacGAN regime, D packs 4; 25k of 400k its, batches drawn fresh",
+    "best": "ganspec's own (WGAN-GP, ReLU MLPs, linear lr decay; see the spec)",
+    "best_normal": "ganspec's own, from N(0, I)",
 }
 # Rows whose spec knows something about the task's answer say so: grid_best draws from a mixture prior
 # of 75 = 3 x 25 components, the number of modes it is scored on.
@@ -136,13 +156,14 @@ def markdown(results: dict, command: str) -> str:
             continue
         lines += [f"## {task} ({total} modes)", "",
                   "| method | modes covered | high quality % | reverse KL | all modes on every seed | min HQ % | "
-                  "seeds | iterations | s/run | backend |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "seeds | iterations | s/run | backend | regime and departures |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for method, s in results[task].items():
             lines.append(f"| {TASK_LABELS.get((task, method), LABELS.get(method, method))} | {s['modes']:.1f} ± {s['modes_se']:.1f} | "
                          f"{s['hq']:.1f} ± {s['hq_se']:.1f} | {s['reverse_kl']:.3f} ± {s['reverse_kl_se']:.3f} | "
                          f"{'yes' if s['all_modes_every_seed'] else 'no'} | {s['min_hq']:.1f} | {s['seeds']} | "
-                         f"{s['iterations']} | {s['seconds_per_run']:.0f} | {s.get('backend', 'tensorflow')} |")
+                         f"{s['iterations']} | {s['seconds_per_run']:.0f} | {s.get('backend', 'tensorflow')} | "
+                         f"{REGIMES.get(method, '')} |")
         lines.append("")
     lines += ["## Published (modes covered / high quality %)", "",
               "| method | ring modes | ring HQ % | grid modes | grid HQ % | source |",
