@@ -264,7 +264,8 @@ def fit(experiment: Experiment | str | Path, *, out: str | Path | None = None, i
 
     `devices` and `strategy` spread it over several devices as `ganspec run --devices N --strategy S` does
     (`ganspec.train.layout`); the spec's `train.batch` stays the global batch. In a multi-process run, call
-    `fit` in every process; the chief (process 0) writes the run directory and the others a scratch one.
+    `fit` in every process; the chief (process 0) writes the run directory and the others a scratch one,
+    deleted when their process exits.
 
     `callbacks` are Keras callbacks (`keras.callbacks.CSVLogger`, trackers of `ganspec.run.tracking`, your own):
     they see the losses at every logged iteration and the scores at every evaluation. `display`: see
@@ -279,12 +280,10 @@ def fit(experiment: Experiment | str | Path, *, out: str | Path | None = None, i
         experiment = experiment.with_overrides({"train.iterations": iterations})
     layout = _layout(experiment.spec, backend, strategy, devices)
     spec = _activate(experiment.spec, backend)
-    from ganspec.run.rundir import RunDir
+    from ganspec.run.rundir import RunDir, worker_scratch
 
-    if not layout.is_chief:  # not a run directory of its own: a scratch one
-        import tempfile
-
-        out = tempfile.mkdtemp(prefix=f"ganspec-worker{layout.worker}-")
+    if not layout.is_chief:  # not a run directory of its own: a scratch one, deleted when the process exits
+        out = worker_scratch(layout.worker)
     run_dir = RunDir.create(spec, list(experiment.files) if experiment.files else None, out,
                             spec_dir=experiment.spec_dir, text=experiment.text)
     try:

@@ -134,13 +134,12 @@ def _train_as_worker(report: Report, spec, files, spec_dir, run, layout, args, s
     lockstep with the others, reading the chief's checkpoint on --resume, and writes only into a scratch
     folder that is deleted at the end, so checkpoints, metrics and pictures are written once."""
     import shutil
-    import tempfile
 
     from ganspec.run.display import PlainDisplay
-    from ganspec.run.rundir import RunDir
+    from ganspec.run.rundir import RunDir, worker_scratch
     from ganspec.run.trainer import Trainer
 
-    scratch = Path(tempfile.mkdtemp(prefix=f"ganspec-worker{layout.worker}-"))
+    scratch = worker_scratch(layout.worker)
     try:
         own = RunDir.create(spec, files, scratch, spec_dir=spec_dir)
         trainer = Trainer(spec, own, spec_dir, PlainDisplay(), layout=layout)

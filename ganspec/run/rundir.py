@@ -134,11 +134,11 @@ class RunDir:
             return []
         return [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
 
-    def truncate_metrics(self, iteration: int) -> list[int]:
+    def truncate_metrics(self, iteration: int) -> tuple[list[dict], list[int]]:
         """Drop the records after `iteration` (they belong to work lost since the checkpoint). Lines that
-        cannot be read are kept as they are (history is never rewritten from a misreading); their numbers
-        are returned."""
-        kept, bad = [], []
+        cannot be read are kept as they are (history is never rewritten from a misreading). Returns the
+        records kept and the numbers of the lines that cannot be read."""
+        kept, records, bad = [], [], []
         for number, line in enumerate(self._metric_lines(), 1):
             record = _record(line)
             if record is None:
@@ -146,8 +146,9 @@ class RunDir:
                 kept.append(line)
             elif record.get("iteration", 0) <= iteration:
                 kept.append(line)
+                records.append(record)
         atomic_write(self.path / "metrics.jsonl", "".join(line + "\n" for line in kept))
-        return bad
+        return records, bad
 
     # checkpoints ---------------------------------------------------------------------------
     @property
@@ -252,6 +253,18 @@ class RunDir:
     def latest_checkpoint(self) -> Path | None:
         """The newest usable checkpoint (`usable_checkpoints`), or None."""
         return next(iter(self.usable_checkpoints()), None)
+
+
+def worker_scratch(worker: int) -> Path:
+    """A scratch folder for a worker other than the chief of a multi-process run, which trains its share of
+    every step but must not write the run directory (the chief alone does, so that checkpoints, metrics and
+    pictures are written once). Deleted when the process exits, or earlier by its caller."""
+    import atexit
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"ganspec-worker{worker}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def archived_spec_files(files: list[str]) -> dict[str, str]:

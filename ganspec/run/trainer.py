@@ -141,10 +141,10 @@ class Trainer:
         self.data_position = int(state["data_position"])
         self.evaluations = state.get("evaluations", [])
         if source is None:
-            bad = self.run.truncate_metrics(self.iteration)
+            records, bad = self.run.truncate_metrics(self.iteration)
             # The losses logged so far: the summary's "last" (also of a finished run resumed) and the health checks.
             self.history = [{k: v for k, v in r.items() if k not in ("iteration", "time")}
-                            for r in self.run.read_metrics() if "evaluation" not in r and "iteration" in r]
+                            for r in records if "evaluation" not in r and "iteration" in r]
             if bad:
                 self.display.message(f"warning: metrics.jsonl line{'s' * (len(bad) > 1)} "
                                      f"{', '.join(map(str, bad[:10]))} cannot be read: kept as they are, skipped")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from ganspec.diff import diff_specs
@@ -57,7 +60,8 @@ def test_metrics_log_survives_a_cut_line_and_truncates(tmp_path):
     with open(run.path / "metrics.jsonl", "a") as fh:
         fh.write('{"iteration": 40, "crit')
     assert [r["iteration"] for r in run.read_metrics()] == [10, 20, 30]
-    run.truncate_metrics(20)
+    records, bad = run.truncate_metrics(20)
+    assert [r["iteration"] for r in records] == [10, 20] and bad == [4]
     assert [r["iteration"] for r in run.read_metrics()] == [10, 20]
 
 
@@ -88,3 +92,16 @@ def test_image_grid_and_scatter():
     picture = scatter(np.random.default_rng(0).normal(size=(100, 2)), np.zeros((10, 2)))
     assert picture.shape == (400, 400, 3)
     assert (picture != 255).any()
+
+
+def test_a_workers_scratch_folder_is_gone_when_its_process_exits(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from ganspec.run.rundir import worker_scratch; f = worker_scratch(3); (f / 'metrics.jsonl').write_text('x');"
+            " print(f)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})
+    folder = Path(out.stdout.strip())
+    assert folder.parent == tmp_path and folder.name.startswith("ganspec-worker3-")
+    assert not folder.exists()
