@@ -64,11 +64,39 @@ def row_of(run_dir: Path, entry: dict) -> dict | None:
         extra = json.loads(extra_file.read_text())["results"]
     else:
         extra = run.evaluate(EXTRA_METRICS, save=True)
-    return {"spec": spec.name, "seed": spec.seed, "iterations": spec.train.iterations, "batch": spec.train.batch,
-            "critic_steps": spec.steps.critic, "backend": spec.train.backend, "train_seconds": entry.get("seconds"),
+    return {**confidence(run), "spec": spec.name, "seed": spec.seed, "iterations": spec.train.iterations, "batch": spec.train.batch,
+            "critic_steps": spec.steps.critic, "backend": spec.train.backend, "train_seconds": training_seconds(run),
             "run_dir": str(run_dir), "scored_at": last["iteration"],
             **{k: last[k] for k in ("inception_score", "inception_score_std", "fid", "fid_real_floor", "fid_noise")},
             **{k: extra[k] for k in ("kid", "kid_real_floor", "precision", "recall") if k in extra}}
+
+
+def training_seconds(run) -> float:
+    """Wall time the run spent training, evaluations included, over every session that resumed it: the sum
+    of the gaps between consecutive logged records, leaving out the pauses between sessions (a gap over
+    20x the median; the sweep's own `seconds` counts the last session only)."""
+    times = [r["time"] for r in run.history if "time" in r]
+    gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
+    if not gaps:
+        return 0.0
+    limit = 20 * statistics.median(gaps)
+    return sum(g for g in gaps if g <= limit)
+
+
+def confidence(run) -> dict:
+    """What the Inception Score is made of, from the classifier's class probabilities p(y|x) of 5,000 samples:
+    IS = exp(H(y) - E H(y|x)). `class_balance` is H(y) / ln 10 (1: every digit equally often) and
+    `confident` the share of samples whose top class has p > 0.9 (the ambiguous rest lowers IS)."""
+    import numpy as np
+
+    from ganspec.metrics.features import get_extractor
+
+    samples = run.sample(5000, seed=2)
+    p = get_extractor("classifier").extract(samples, tuple(run.spec.data.scale)).probabilities.astype(np.float64)
+    marginal = p.mean(axis=0)
+    return {"class_balance": float(-(marginal * np.log(np.clip(marginal, 1e-12, 1))).sum() / math.log(10)),
+            "confident": float((p.max(axis=1) > 0.9).mean()),
+            "conditional_entropy": float(-(p * np.log(np.clip(p, 1e-12, 1))).sum(axis=1).mean())}
 
 
 def meets(row: dict) -> bool:
@@ -105,10 +133,15 @@ def markdown(rows: list[dict], command: str, device: str, threads: int) -> str:
             f"{mean_se([r['precision'] for r in group if 'precision' in r])} | "
             f"{mean_se([r['recall'] for r in group if 'recall' in r])} | "
             f"{'yes' if all(meets(r) for r in group) else 'no'} |")
-    lines += ["", "Per seed:", "", "| spec | seed | IS | FD | train min | scored at |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "Per seed (class balance: H(y) / ln 10 of the classifier's predicted classes, 1 = every digit "
+              "equally often; confident: samples whose top class has probability > 0.9; E H(y|x): their mean "
+              "entropy in nats. IS = exp(H(y) - E H(y|x)).):", "",
+              "| spec | seed | IS | FD | class balance | confident % | E H(y\\|x) | train min | scored at |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
         minutes = f"{row['train_seconds'] / 60:.0f}" if row.get("train_seconds") else "-"
         lines.append(f"| {row['spec']} | {row['seed']} | {row['inception_score']:.2f} | {row['fid']:.1f} | "
+                     f"{row['class_balance']:.4f} | {100 * row['confident']:.1f} | {row['conditional_entropy']:.3f} | "
                      f"{minutes} | {row['scored_at']} |")
     lines += ["", "Samples and scores come from the generator the spec samples with (its EMA copy when it keeps "
               "one), in inference mode with the batch-norm statistics its `evaluate.standing_stats` says.", "",
