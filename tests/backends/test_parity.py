@@ -34,22 +34,19 @@ def results(tmp_path_factory):
     require_tensorflow()
     folder = tmp_path_factory.mktemp("parity")
     cases = sorted(CASES)
-    shares = {"tensorflow": [("tensorflow", cases)]}
-    shares["jax"] = [(f"jax{i}", cases[i::JAX_PROCESSES]) for i in range(JAX_PROCESSES)]
+    workers_plan = [("tensorflow", "tensorflow", cases)]  # (worker, backend, its cases)
+    workers_plan += [(f"jax{i}", "jax", cases[i::JAX_PROCESSES]) for i in range(JAX_PROCESSES)]
     with Workers() as workers:  # all at once; no speed limit, and none left running however this ends
-        for backend, parts in shares.items():
-            for name, names in parts:
-                workers.start(name, [sys.executable, str(WORKER), str(folder / f"{name}.npz"), *names],
-                              env=environment(backend), cwd=ROOT)
+        for name, backend, names in workers_plan:
+            workers.start(name, [sys.executable, str(WORKER), str(folder / f"{name}.npz"), *names],
+                          env=environment(backend), cwd=ROOT)
         done = workers.wait()
     failed = [f"{name} worker failed:\n{log[-4000:]}" for name, (code, log) in done.items() if code != 0]
     assert not failed, "\n\n".join(failed)
-    merged = {}
-    for backend, parts in shares.items():
-        merged[backend] = {}
-        for name, _ in parts:
-            merged[backend].update(dict(np.load(folder / f"{name}.npz")))
-    return merged
+    results = {}
+    for name, backend, _ in workers_plan:
+        results.setdefault(backend, {}).update(np.load(folder / f"{name}.npz"))
+    return results
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
