@@ -64,7 +64,7 @@ def row_of(run_dir: Path, entry: dict) -> dict | None:
         extra = json.loads(extra_file.read_text())["results"]
     else:
         extra = run.evaluate(EXTRA_METRICS, save=True)
-    return {**confidence(run), "spec": spec.name, "seed": spec.seed, "iterations": spec.train.iterations, "batch": spec.train.batch,
+    return {**confidence(run, last["iteration"]), "spec": spec.name, "seed": spec.seed, "iterations": spec.train.iterations, "batch": spec.train.batch,
             "critic_steps": spec.steps.critic, "backend": spec.train.backend, "train_seconds": training_seconds(run),
             "run_dir": str(run_dir), "scored_at": last["iteration"],
             **{k: last[k] for k in ("inception_score", "inception_score_std", "fid", "fid_real_floor", "fid_noise")},
@@ -83,20 +83,27 @@ def training_seconds(run) -> float:
     return sum(g for g in gaps if g <= limit)
 
 
-def confidence(run) -> dict:
+def confidence(run, iteration: int) -> dict:
     """What the Inception Score is made of, from the classifier's class probabilities p(y|x) of 5,000 samples:
     IS = exp(H(y) - E H(y|x)). `class_balance` is H(y) / ln 10 (1: every digit equally often) and
-    `confident` the share of samples whose top class has p > 0.9 (the ambiguous rest lowers IS)."""
+    `confident` the share of samples whose top class has p > 0.9 (the ambiguous rest lowers IS). Computed
+    once per scored checkpoint and kept in the run (confidence-ITERATION.json), as KID is in eval-*.json."""
     import numpy as np
+
+    cached = Path(run.path) / f"confidence-{iteration:08d}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
 
     from ganspec.metrics.features import get_extractor
 
     samples = run.sample(5000, seed=2)
     p = get_extractor("classifier").extract(samples, tuple(run.spec.data.scale)).probabilities.astype(np.float64)
     marginal = p.mean(axis=0)
-    return {"class_balance": float(-(marginal * np.log(np.clip(marginal, 1e-12, 1))).sum() / math.log(10)),
-            "confident": float((p.max(axis=1) > 0.9).mean()),
-            "conditional_entropy": float(-(p * np.log(np.clip(p, 1e-12, 1))).sum(axis=1).mean())}
+    parts = {"class_balance": float(-(marginal * np.log(np.clip(marginal, 1e-12, 1))).sum() / math.log(10)),
+             "confident": float((p.max(axis=1) > 0.9).mean()),
+             "conditional_entropy": float(-(p * np.log(np.clip(p, 1e-12, 1))).sum(axis=1).mean())}
+    cached.write_text(json.dumps(parts) + "\n")
+    return parts
 
 
 def meets(row: dict) -> bool:
@@ -107,6 +114,18 @@ def mean_se(values: list[float]) -> str:
     if len(values) < 2:
         return f"{values[0]:.2f}" if values else "-"
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values) / math.sqrt(len(values)):.2f}"
+
+
+def differential_section(path: Path) -> list[str]:
+    """bench/tutorial_differential.py's table (issue 13 asks for it beside these runs), under a heading of
+    this page; a line saying it has not been run when its file is missing."""
+    heading = "## Differential check against the TensorFlow DCGAN tutorial's loop"
+    if not path.exists():
+        return [heading, "", "Not run yet: `python bench/tutorial_differential.py` writes it."]
+    body = path.read_text().splitlines()
+    if body and body[0].startswith("# "):
+        body = body[1:]
+    return [heading, *body]
 
 
 def markdown(rows: list[dict], command: str, device: str, threads: int) -> str:
@@ -147,6 +166,7 @@ def markdown(rows: list[dict], command: str, device: str, threads: int) -> str:
               "one), in inference mode with the batch-norm statistics its `evaluate.standing_stats` says.", "",
               "Sample grids (seed 0, a fixed latent batch, shown at 2x):", ""]
     lines += [f"![{name}](mnist_{name}_samples.png)" for name in by_spec]
+    lines += ["", *differential_section(ROOT / "docs" / "results" / "tutorial_differential.md")]
     notes = ROOT / "docs" / "results" / "mnist_quality.notes.md"
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]

@@ -1,7 +1,7 @@
 """Mode collapse on the 2D ring and grid (PacGAN/VEEGAN protocol, shared/BENCHMARKS.md section 1).
 
     python bench/mode_collapse.py [--seeds 10] [--methods gan,nsgan,...] [--tasks ring,grid]
-                                  [--iterations N] [--backend jax] [--out docs/results]
+                                  [--iterations N] [--backend jax|tensorflow] [--out docs/results]
                                   [--runs SWEEP_DIR] [--executor local|ray] [--jobs N]
 
 A sweep (ganspec.sweeps, what `ganspec sweep` runs): every method's spec (specs/toy/{task}_{method}.gan)
@@ -183,8 +183,12 @@ def main() -> None:
     parser.add_argument("--tasks", default="ring,grid")
     parser.add_argument("--iterations", type=int, default=None, help="shorten every spec to N iterations")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
-    parser.add_argument("--runs", type=Path, default=Path("/tmp/ganspec-mode-collapse"), help="the sweep directory")
-    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
+    parser.add_argument("--runs", type=Path, default=ROOT / "sweeps" / "mode_collapse_bench",
+                        help="the sweep directory (kept between sessions: an interrupted benchmark continues)")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="jax",
+                        help="default jax: these small MLPs train 2-4x faster with it on a CPU than with "
+                             "TensorFlow (280 against 70 it/s for ring_gan, 38 against 20 for ring_pacgan4, "
+                             "one thread each on this 2-core machine)")
     parser.add_argument("--executor", choices=("local", "ray"), default="local")
     parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default: one per core)")
     parser.add_argument("--report-only", action="store_true",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -28,7 +30,9 @@ if DATA_ROOT.exists():
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The per-user data folder (`ganspec data get`) is searched too: the tests see an empty one of their own, so
 # that data a developer downloaded cannot change what they find.
+# It is removed when the process that made it exits (one per pytest process; subprocesses use their parent's).
 os.environ["GANSPEC_DATA_HOME"] = tempfile.mkdtemp(prefix="ganspec-test-data-home-")
+atexit.register(shutil.rmtree, os.environ["GANSPEC_DATA_HOME"], ignore_errors=True)
 
 
 def pytest_addoption(parser):
