@@ -12,6 +12,8 @@ existing engines, not by a scheduler of ours:
   its thread pools (TensorFlow intra/inter-op, OpenMP, XLA's Eigen) sized to them, so that N runs side
   by side do not oversubscribe the machine. Small GANs gain little from more threads in one run and
   a lot from more runs side by side; ask for more threads (or fewer jobs) for image GANs on a CPU.
+  SIGTERM stops a run as Ctrl-C does (a checkpoint saved), and a run's process never outlives the sweep's:
+  when that one is killed, the run saves a checkpoint and its process exits.
 - `ray`: one `ray.remote` task per point (`max_calls=1`: a fresh worker process each, `max_retries=0`),
   asking for `--threads-per-run` CPUs and `--gpus-per-run` GPUs (default: one when the cluster has
   GPUs). It connects to `--ray-address` (or $RAY_ADDRESS; `auto` finds a cluster started with `ray start`
@@ -23,7 +25,10 @@ existing engines, not by a scheduler of ours:
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
+import signal
+import threading
 import time
 import traceback
 from typing import Callable
@@ -166,12 +171,57 @@ def local_slots(jobs: int | None, threads: int | None, cores: list[int], gpus: l
 
 
 def _enter_slot(slot: Slot) -> None:
-    """A local run's process, before it imports anything heavy: its cores, its GPU, its thread pools."""
+    """A local run's process, before it imports anything heavy: its cores, its GPU, its thread pools; SIGTERM
+    made Ctrl-C's equal (in training the run saves a checkpoint and stops, as for either; before it, the point
+    ends "interrupted" instead of the process dying without a word); and a watch on the sweep's process."""
     if slot.cpus is not None:
         os.sched_setaffinity(0, slot.cpus)
     if slot.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = slot.gpu
     limit_threads(slot.threads)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with_parent, args=(parent.sentinel,), name="ganspec-sweep-parent",
+                         daemon=True).start()
+
+
+# A local run's process serves one point and ends when the sweep's process shuts its pool down. When the sweep's
+# process dies instead (killed, its terminal closed), nothing would: the pool's worker waits for its next task on
+# a queue whose write end it holds itself, forever. `_end_with_parent` ends it: a point in progress is stopped as
+# SIGTERM stops it (a checkpoint saved: `ganspec sweep` again resumes it), then the process exits.
+_point_lock = threading.Lock()
+_point_running = False
+_point_ended = threading.Event()
+
+
+def _train_in_slot(task: dict) -> dict:
+    """`train_point` in a local slot's process, known to the watch on the sweep's process."""
+    global _point_running
+    with _point_lock:
+        _point_running = True
+        _point_ended.clear()
+    try:
+        return train_point(task)
+    finally:
+        try:
+            with _point_lock:
+                _point_running = False
+        finally:  # set even when the watch's SIGTERM lands here
+            _point_ended.set()
+
+
+def _end_with_parent(sentinel) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])
+    with _point_lock:
+        stopping = _point_running
+        if stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
+    if stopping:
+        _point_ended.wait()
+    os._exit(0)
 
 
 # ---- executors -----------------------------------------------------------------------------
@@ -226,7 +276,6 @@ class LocalExecutor:
                 raise
 
     def _one(self, task: dict, free) -> dict:
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
@@ -234,7 +283,7 @@ class LocalExecutor:
         try:
             with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_enter_slot, initargs=(slot,)) as process:
-                return process.submit(train_point, task).result()
+                return process.submit(_train_in_slot, task).result()
         except BrokenProcessPool:
             return failed(task, "its process ended without a result (killed, out of memory, or crashed)")
         except BaseException as exc:  # KeyboardInterrupt while it started

@@ -298,3 +298,69 @@ def test_a_point_another_process_trains_is_left_to_it(local_sweep, tmp_path, cap
         capsys.readouterr().out
     assert json.loads((out / "results.json").read_text())["points"][NAMES[1]]["status"] == "incomplete"
     assert (held.path / "checkpoints" / "ckpt-00000020").is_dir()
+
+
+def _children(pid: int, marker: str) -> list[int]:
+    """The processes whose parent is `pid` and whose command line holds `marker` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(fields[1]) == pid and marker in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the sweep's processes in /proc (Linux)")
+def test_a_point_stops_with_a_checkpoint_and_its_process_ends_when_the_sweep_process_is_killed(tmp_path):
+    """Killing the sweep's own process (SIGKILL: it saves nothing and tells nobody) must not leave its point's
+    process behind: that one saves a checkpoint where it is, and exits. (It used to train on and then wait
+    forever for a next task.) Not a speed test: the waits are safety nets."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = write_tiny(tmp_path)
+    out = tmp_path / "sweep"
+    sweep = subprocess.Popen([sys.executable, "-m", "ganspec", "sweep", str(spec), "--iterations", "1000000",
+                              "--set", "train.checkpoint_every=1000000", "--set", "evaluate.every=1000000",
+                              "--set", "train.log_every=10", "--out", str(out), "-q"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 1800
+        while not any("critic_loss" in p.read_text() for p in out.glob("*/metrics.jsonl")):  # it trains
+            assert sweep.poll() is None and time.monotonic() < deadline, "the sweep ended before its point trained"
+            time.sleep(0.5)
+        workers = _children(sweep.pid, "spawn_main")
+        assert len(workers) == 1
+        sweep.kill()
+        sweep.wait()
+        deadline = time.monotonic() + 1800
+        while _alive(workers[0]):
+            assert time.monotonic() < deadline, "the point's process outlived the sweep's"
+            time.sleep(0.5)
+        (run,) = [p for p in out.iterdir() if p.is_dir()]
+        saved = sorted(p.name for p in (run / "checkpoints").glob("ckpt-*"))
+        assert saved and int(saved[-1].split("-")[1]) > 0  # the stop saved one where it was
+        assert not (run / "summary.json").exists() or \
+            json.loads((run / "summary.json").read_text()).get("iteration", 0) < 1000000
+    finally:
+        for pid in [sweep.pid, *workers]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        sweep.wait()
