@@ -90,7 +90,7 @@ def confidence(run, iteration: int) -> dict:
     once per scored checkpoint and kept in the run (confidence-ITERATION.json), as KID is in eval-*.json."""
     import numpy as np
 
-    cached = Path(run.path) / f"confidence-{iteration:08d}.json"
+    cached = run.path / f"confidence-{iteration:08d}.json"
     if cached.exists():
         return json.loads(cached.read_text())
 

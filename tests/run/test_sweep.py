@@ -300,23 +300,28 @@ def test_a_point_another_process_trains_is_left_to_it(local_sweep, tmp_path, cap
     assert (held.path / "checkpoints" / "ckpt-00000020").is_dir()
 
 
+def _stat(process: Path) -> list[str]:
+    """/proc/PID/stat's fields after the command name: [state, parent pid, ...]; OSError once it is gone."""
+    return (process / "stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _children(pid: int, marker: str) -> list[int]:
     """The processes whose parent is `pid` and whose command line holds `marker` (read from /proc)."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for process in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            parent = int(_stat(process)[1])
+            command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if int(fields[1]) == pid and marker in command:
-            found.append(int(stat.parent.name))
+        if parent == pid and marker in command:
+            found.append(int(process.name))
     return found
 
 
 def _alive(pid: int) -> bool:
     try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        return _stat(Path("/proc") / str(pid))[0] != "Z"
     except OSError:
         return False
 
@@ -355,8 +360,7 @@ def test_a_point_stops_with_a_checkpoint_and_its_process_ends_when_the_sweep_pro
         (run,) = [p for p in out.iterdir() if p.is_dir()]
         saved = sorted(p.name for p in (run / "checkpoints").glob("ckpt-*"))
         assert saved and int(saved[-1].split("-")[1]) > 0  # the stop saved one where it was
-        assert not (run / "summary.json").exists() or \
-            json.loads((run / "summary.json").read_text()).get("iteration", 0) < 1000000
+        assert not (run / "summary.json").exists()  # stopped, not trained to its end
     finally:
         for pid in [sweep.pid, *workers]:
             try:
