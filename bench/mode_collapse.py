@@ -42,16 +42,19 @@ LABELS = {
 }
 # Which protocol's regime a row follows and how it departs from it (shared/BENCHMARKS.md section 1; each
 # spec's header says the same). The published row to compare with has the same name.
-VEEGAN = "VEEGAN regime (2x128 tanh, z 256, batch 512, 25k its); batches drawn fresh"
+VEEGAN = ("VEEGAN regime (2x128 tanh, z 256, batch 512, 25k its; as GDPP's code: orthogonal init gain 1.4, "
+          "Adam eps 1e-8, G and D updated together); batches drawn fresh")
 REGIMES = {
-    "gan": VEEGAN, "nsgan": VEEGAN, "unrolled": VEEGAN + "; 5 unrolling steps",
-    "wgan": VEEGAN + "; WGAN paper's RMSProp 5e-5, clip 0.01, 5 critic steps (not in the published tables)",
+    "gan": VEEGAN + "; minimax loss (the code's GAN row is the non-saturating one below)",
+    "nsgan": VEEGAN + "; the code's GAN (non-saturating)",
+    "unrolled": VEEGAN + "; 5 unrolling steps; D updated first, then G (ganspec cannot unroll in a joint update)",
+    "wgan": VEEGAN + "; WGAN paper's RMSProp 5e-5, clip 0.01, 5 critic steps first (not in the published tables)",
     "wgan_gp": "Gulrajani et al.'s toy code regime (2x128 ReLU, z 2, penalty 0.1, batch 256), shortened",
-    "wgan_gp_veegan": VEEGAN + "; penalty 10, 5 critic steps, Adam 1e-4 (0.5, 0.9) (GDPP's row)",
+    "wgan_gp_veegan": VEEGAN + "; penalty 10, 5 critic steps first, Adam 1e-4 (0.5, 0.9) (GDPP's row)",
     "dragan": VEEGAN + "; penalty 10 around the data (not in the published tables)",
     "sngan": VEEGAN + "; hinge loss (not in the published tables)",
     "pacgan2": VEEGAN + "; D packs 2 (not in the published tables)",
-    "pacgan_gan": "PacGAN regime (G 4x400 ReLU+BN, z 2, D 3 maxout(200, 5), batch 100); 25k of 400k its, batches drawn fresh",
+    "pacgan_gan": "PacGAN regime (G 4x400 ReLU+BN, z 2, D 3 maxout(200, 5), batch 100, N(0, 0.02) init, Adam 1e-4 beta1 0.8, G and D updated together); 25k of 400k its, batches drawn fresh",
     "pacgan3": "PacGAN regime, D packs 3; 25k of 400k its, batches drawn fresh",
     "pacgan4": "PacGAN regime, D packs 4; 25k of 400k its, batches drawn fresh",
     "best": "ganspec's own (WGAN-GP, ReLU MLPs, linear lr decay; see the spec)",
@@ -70,6 +73,20 @@ PUBLISHED = [  # method, ring modes, ring HQ%, grid modes, grid HQ%, source
     ("PacGAN3", 7.8, 97.7, 24.6, 94.2, "PacGAN Table 1"),
     ("PacGAN4", 7.8, 95.9, 24.8, 93.6, "PacGAN Table 1"),
 ]
+
+# The published row each of ours reproduces (same regime; GDPP's and VEEGAN's "GAN" is the code's
+# non-saturating loss), shown beside it.
+PUBLISHED_AS = {"nsgan": "GAN", "unrolled": "Unrolled GAN", "wgan_gp_veegan": "WGAN-GP",
+                "pacgan_gan": "GAN (larger nets)", "pacgan3": "PacGAN3", "pacgan4": "PacGAN4"}
+
+
+def published(method: str, task: str) -> str:
+    """The published modes / high-quality % of the row `method` reproduces, or an empty cell."""
+    for name, ring_modes, ring_hq, grid_modes, grid_hq, source in PUBLISHED:
+        if name == PUBLISHED_AS.get(method):
+            modes, hq = (ring_modes, ring_hq) if task == "ring" else (grid_modes, grid_hq)
+            return f"{modes} / {hq} ({source})"
+    return ""
 
 
 SCORED = ("modes_covered", "modes_total", "high_quality_percent", "reverse_kl")
@@ -146,7 +163,7 @@ def summarize(rows: list[dict]) -> dict:
             "backend": ",".join(sorted({r.get("backend", "tensorflow") for r in rows}))}
 
 
-def markdown(results: dict, command: str) -> str:
+def markdown(results: dict, command: str, stale: list[str] = ()) -> str:
     lines = ["# Mode collapse on 2D mixtures", "",
              f"Command: `{command}`", "",
              "Protocol: shared/BENCHMARKS.md section 1 (2,500 samples; high quality = within 3 std of the nearest "
@@ -156,15 +173,18 @@ def markdown(results: dict, command: str) -> str:
             continue
         lines += [f"## {task} ({total} modes)", "",
                   "| method | modes covered | high quality % | reverse KL | all modes on every seed | min HQ % | "
-                  "seeds | iterations | s/run | backend | regime and departures |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "seeds | iterations | s/run | backend | published modes / HQ % | regime and departures |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for method, s in results[task].items():
             lines.append(f"| {TASK_LABELS.get((task, method), LABELS.get(method, method))} | {s['modes']:.1f} ± {s['modes_se']:.1f} | "
                          f"{s['hq']:.1f} ± {s['hq_se']:.1f} | {s['reverse_kl']:.3f} ± {s['reverse_kl_se']:.3f} | "
                          f"{'yes' if s['all_modes_every_seed'] else 'no'} | {s['min_hq']:.1f} | {s['seeds']} | "
                          f"{s['iterations']} | {s['seconds_per_run']:.0f} | {s.get('backend', 'tensorflow')} | "
-                         f"{REGIMES.get(method, '')} |")
+                         f"{published(method, task)} | {REGIMES.get(method, '')} |")
         lines.append("")
+    if stale:
+        lines += ["Not run since their spec changed (their earlier rows are kept in mode_collapse.json, not shown): "
+                  + ", ".join(f"`{key}.gan`" for key in stale) + ".", ""]
     lines += ["## Published (modes covered / high quality %)", "",
               "| method | ring modes | ring HQ % | grid modes | grid HQ % | source |",
               "| --- | --- | --- | --- | --- | --- |"]
@@ -211,13 +231,16 @@ def main() -> None:
     if any(missing.values()):
         train(args, specs, missing, digests, rows, saved, json_path)
     results: dict = {}
+    stale = []  # specs with rows of an earlier version only: not run since they changed
     for key in specs:
         task, method = key.split("_", 1)
         kept = [r for r in rows[key] if r["seed"] < args.seeds]
         if kept:
             results.setdefault(task, {})[method] = summarize(kept)
-    write_tables(args.out, saved, results)
-    print(markdown(results, command_line()))
+        elif saved["runs"].get(key):
+            stale.append(key)
+    write_tables(args.out, saved, results, stale)
+    print(markdown(results, command_line(), stale))
 
 
 def train(args, specs, missing, digests, rows, saved, json_path) -> None:
@@ -252,10 +275,10 @@ def command_line() -> str:
     return ("python bench/mode_collapse.py " + " ".join(sys.argv[1:])).strip()
 
 
-def write_tables(out: Path, saved: dict, results: dict) -> None:
+def write_tables(out: Path, saved: dict, results: dict, stale: list[str]) -> None:
     saved["summary"] = results
     (out / "mode_collapse.json").write_text(json.dumps(saved, indent=1) + "\n")
-    (out / "mode_collapse.md").write_text(markdown(results, command_line()))
+    (out / "mode_collapse.md").write_text(markdown(results, command_line(), stale))
 
 
 if __name__ == "__main__":
