@@ -231,14 +231,13 @@ def main() -> None:
     if any(missing.values()):
         train(args, specs, missing, digests, rows, saved, json_path)
     results: dict = {}
-    stale = []  # specs with rows of an earlier version only: not run since they changed
+    # specs with rows of an earlier version only (rows[key] holds the current version's): not run since they changed
+    stale = [key for key in specs if not rows[key] and saved["runs"].get(key)]
     for key in specs:
         task, method = key.split("_", 1)
         kept = [r for r in rows[key] if r["seed"] < args.seeds]
         if kept:
             results.setdefault(task, {})[method] = summarize(kept)
-        elif saved["runs"].get(key):
-            stale.append(key)
     write_tables(args.out, saved, results, stale)
     print(markdown(results, command_line(), stale))
 
