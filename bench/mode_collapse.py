@@ -47,7 +47,8 @@ VEEGAN = ("VEEGAN regime (2x128 tanh, z 256, batch 512, 25k its; as GDPP's code:
 REGIMES = {
     "gan": VEEGAN + "; minimax loss (the code's GAN row is the non-saturating one below)",
     "nsgan": VEEGAN + "; the code's GAN (non-saturating)",
-    "unrolled": VEEGAN + "; 5 unrolling steps; D updated first, then G (ganspec cannot unroll in a joint update)",
+    "unrolled": VEEGAN + "; as the unrolled_gan notebook: minimax loss through 5 unrolled steps of D's Adam "
+                         "(from its state)",
     "wgan": VEEGAN + "; WGAN paper's RMSProp 5e-5, clip 0.01, 5 critic steps first (not in the published tables)",
     "wgan_gp": "Gulrajani et al.'s toy code regime (2x128 ReLU, z 2, penalty 0.1, batch 256), shortened",
     "wgan_gp_veegan": VEEGAN + "; penalty 10, 5 critic steps first, Adam 1e-4 (0.5, 0.9) (GDPP's row)",

@@ -241,10 +241,6 @@ def check_update_order(ctx: Context):
         if order == "generator_first" and spec.conditional is not None:
             yield error("E308", "order generator_first is not available for a conditional GAN: its fakes carry "
                                 "sampled labels, the real batch its own", where, "use order critic_first")
-        if order == "simultaneous" and spec.tricks.unrolled:
-            yield error("E308", "order simultaneous takes both gradients from one forward pass; an unrolled "
-                                "critic needs a separate generator pass", ctx.span(spec.tricks, "unrolled"),
-                        "remove tricks.unrolled, or use order critic_first")
     if steps.share_real_batch and steps.critic == 1 and steps.schedule is None:
         yield warning("W413", "share_real_batch has no effect with one critic step per iteration: every "
                               "iteration consumes one real batch anyway", ctx.span(steps, "share_real_batch"),

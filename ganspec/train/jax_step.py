@@ -56,7 +56,7 @@ from ganspec.train.auxiliary import (  # noqa: E402
 )
 from ganspec.train.layout import NONE, Layout, LayoutError, host_device_flags, with_device_count  # noqa: E402
 from ganspec.train.objectives import plain_targets  # noqa: E402
-from ganspec.train.optimizers import unrolled_updates  # noqa: E402
+from ganspec.train.optimizers import optimizer_state, unrolled_updates  # noqa: E402
 from ganspec.train.priors import sample_labels, sample_latent  # noqa: E402
 from ganspec.train.schedules import instance_noise_std  # noqa: E402
 from ganspec.train.step_common import (  # noqa: E402
@@ -404,11 +404,14 @@ class JaxTrainStep(StepBase):
 
     def _simultaneous(self, state: StepState, real_batches, real_labels, critic_steps: int, noise_std):
         """TensorFlow's DCGAN tutorial (train_step): one G(z), D(x), D(G(z)), the critic's and the generator's
-        loss from them, both gradients (one forward pass, `jax.vjp`) applied together."""
+        loss from them, both gradients (one forward pass, `jax.vjp`) applied together. Unrolled (the
+        unrolled_gan notebook's session.run of both train ops): the generator's loss at the critic unrolled
+        from its weights before this update."""
         spec, losses = self.spec, self.losses
         real = real_batches[0]
         labels = self._one_hot(real_labels[0]) if real_labels is not None else None
         g_opt, c_opt = state.generator_optimizer, state.critic_optimizer
+        unrolled = bool(spec.tricks.unrolled)
 
         def forward(g_train, c_train):
             with self._random(state.seed) as scope:
@@ -417,25 +420,39 @@ class JaxTrainStep(StepBase):
                 targets = self._targets(ops.shape(noisy_real)[0] // self.pack)
                 points = self._penalty_points(noisy_real, jax.lax.stop_gradient(fake))
                 seed = scope.get_current_value(self.seed_state)
-            (d_real, d_fake, outputs), c_other = self._critic_pair(c_train, state.critic_other, noisy_real, fake,
-                                                                   labels)
+            # Unrolled, the critic's loss reads the fakes stopped and the generator's the critic's weights
+            # stopped (below), so one gradient of the two losses' sum holds both updates' gradients.
+            (d_real, d_fake, outputs), c_other = self._critic_pair(
+                c_train, state.critic_other, noisy_real, jax.lax.stop_gradient(fake) if unrolled else fake, labels)
             critic_loss = losses.critic(spec.objective, d_real, d_fake, targets)
             penalty, c_other = self._penalty(c_train, c_other, points, noisy_real, labels, d_real,
                                              state.critic_updates)
             critic_auxiliary = self.auxiliary.critic(*outputs, labels) if outputs else 0.0
-            generator_loss = losses.generator(spec.objective, d_real if losses.generator_reads_real else None,
-                                              d_fake)
+            g_real, g_fake = d_real, d_fake
+            if unrolled:
+                critic = self._unrolled_critic(jax.lax.stop_gradient(c_train), state.critic_other, c_opt, noisy_real,
+                                               fake, labels)
+                g_real = critic(noisy_real, labels) if self.generator_reads_real else None
+                g_fake = critic(fake, labels)
+            generator_loss = self._generator_loss(g_real if self.generator_reads_real else None, g_fake)
             generator_auxiliary = self.auxiliary.generator(outputs[1], labels) if outputs else 0.0
             scaled = (self._scale(self.generator_optimizer, g_opt, generator_loss + generator_auxiliary),
                       self._scale(self.critic_optimizer, c_opt, critic_loss + penalty + critic_auxiliary))
             return scaled, (critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed,
                             jnp.float32(critic_auxiliary), jnp.float32(generator_auxiliary))
 
-        scaled, pullback, aux = jax.vjp(forward, state.generator_trainable, state.critic_trainable, has_aux=True)
+        if unrolled:
+            def total(g_train, c_train):
+                scaled, aux = forward(g_train, c_train)
+                return scaled[0] + scaled[1], aux
+            (_, aux), (g_gradients, c_gradients) = jax.value_and_grad(total, argnums=(0, 1), has_aux=True)(
+                state.generator_trainable, state.critic_trainable)
+        else:
+            scaled, pullback, aux = jax.vjp(forward, state.generator_trainable, state.critic_trainable, has_aux=True)
+            one, zero = jnp.ones_like(scaled[0]), jnp.zeros_like(scaled[0])
+            g_gradients, c_gradients = pullback((one, zero))[0], pullback((zero, one))[1]
         critic_loss, penalty, d_real, d_fake, generator_loss, g_other, c_other, seed, c_aux, g_aux = aux
-        one, zero = jnp.ones_like(scaled[0]), jnp.zeros_like(scaled[0])
-        g_gradients = pullback((one, zero))[0]
-        c_gradients = self._trained(pullback((zero, one))[1], self.critic_trains)
+        c_gradients = self._trained(c_gradients, self.critic_trains)
         g_train, g_opt = self.generator_optimizer.stateless_apply(list(g_opt), list(g_gradients),
                                                                   list(state.generator_trainable))
         with missing_gradients_allowed():  # the heads its loss does not read
@@ -529,9 +546,9 @@ class JaxTrainStep(StepBase):
             else:
                 d_fake, c_state = critic(fake, labels, c_state)
             d_real = None
-            if losses.generator_reads_real:
+            if self.generator_reads_real:
                 d_real, c_state = critic(real, labels, c_state)
-            loss = losses.generator(spec.objective, d_real, d_fake)
+            loss = self._generator_loss(d_real, d_fake)
             return (self._scale(self.generator_optimizer, g_opt, loss + auxiliary),
                     (loss, other, c_state, generated, auxiliary))
 
@@ -705,8 +722,9 @@ class JaxTrainStep(StepBase):
         return new
 
     def _unrolled_critic(self, c_train, c_other, c_opt, real, fake, labels):
-        """Metz et al. 2017: the critic after `tricks.unrolled` updates of its own optimizer's rule (fresh
-        optimizer state, objective loss only); the generator's gradient flows through the updates (eq. 5-6)."""
+        """Metz et al. 2017: the critic after `tricks.unrolled` updates of its own optimizer's rule, from that
+        optimizer's current state (`optimizers.optimizer_state`), objective loss only; the generator's gradient
+        flows through the updates (eq. 5-6)."""
         spec, critic = self.spec, self.critic
         state = [jax.lax.stop_gradient(v) for v in c_other]
         targets = plain_targets((real.shape[0] // self.pack, 1), (fake.shape[0] // self.pack, 1))
@@ -726,7 +744,14 @@ class JaxTrainStep(StepBase):
 
         with keras.StatelessScope(state_mapping=list(zip(self.critic_optimizer.variables, c_opt))):
             learning_rate = ops.cast(self.critic_optimizer.learning_rate, "float32")
-        weights = unrolled_updates(spec.optimizer.critic, learning_rate, list(c_train), gradients, spec.tricks.unrolled)
+        # The optimizer's state for the critic's weights, found in the stateless `c_opt` by position.
+        position = {id(v): i for i, v in enumerate(self.critic_optimizer.variables)}
+        iterations, slots = optimizer_state(self.critic_optimizer, spec.optimizer.critic.kind,
+                                            critic.trainable_variables)
+        slots = [tuple(None if v is None else jax.lax.stop_gradient(c_opt[position[id(v)]]) for v in slot)
+                 for slot in slots]
+        weights = unrolled_updates(spec.optimizer.critic, learning_rate, list(c_train), gradients, spec.tricks.unrolled,
+                                   slots, c_opt[position[id(iterations)]])
         return unrolled(weights)
 
     def _update_ema(self, ema, generator_values, iteration):

@@ -256,6 +256,10 @@ class ObjectiveLosses:
     `generator_reads_real`: the generator loss needs the critic's output on data too.
     `uses_targets`: the critic loss reads real/fake targets (label tricks apply).
     `estimate`: (name, fn(critic_loss, d_real, d_fake)) of a distance estimate worth logging.
+    `saddle`: a zero-sum game: the generator minimizes the critic's payoff, its loss being minus the
+    critic's (without label tricks) up to terms that do not depend on the generator. Under an unrolled
+    critic those terms do (Metz et al. 2017, eq. 5), and the generator's loss is then minus the
+    critic's loss at the unrolled critic, data term included (`StepBase._generator_loss`).
     """
 
     critic: Callable
@@ -263,19 +267,20 @@ class ObjectiveLosses:
     generator_reads_real: bool = False
     uses_targets: bool = False
     estimate: tuple[str, Callable] | None = None
+    saddle: bool = False
 
 
 OBJECTIVE_LOSSES: dict[str, ObjectiveLosses] = Implementations(OBJECTIVES, {  # + plugins', lazily
-    "minimax": ObjectiveLosses(minimax_critic, minimax_generator, uses_targets=True),
+    "minimax": ObjectiveLosses(minimax_critic, minimax_generator, uses_targets=True, saddle=True),
     "non_saturating": ObjectiveLosses(minimax_critic, non_saturating_generator, uses_targets=True),
     "wasserstein": ObjectiveLosses(
-        wasserstein_critic, wasserstein_generator,
+        wasserstein_critic, wasserstein_generator, saddle=True,
         estimate=("wasserstein_estimate", lambda loss, d_real, d_fake: wasserstein_estimate(d_real, d_fake))),
     "hinge": ObjectiveLosses(hinge_critic, wasserstein_generator),
     "least_squares": ObjectiveLosses(least_squares_critic, least_squares_generator, uses_targets=True),
     "relativistic": ObjectiveLosses(relativistic_critic, relativistic_generator, generator_reads_real=True),
     "f_divergence": ObjectiveLosses(
-        f_divergence_critic, f_divergence_generator,
+        f_divergence_critic, f_divergence_generator, saddle=True,
         estimate=("divergence_estimate", lambda loss, d_real, d_fake: -loss)),
 })
 

@@ -72,48 +72,72 @@ def make_optimizers(spec):
 
 # ---- the critic's update rule as a pure function, for unrolled GANs (Metz et al. 2017) ------
 # Metz et al. 2017, sec. 2.2: the generator's loss is taken through K critic updates that use
-# the critic's own optimizer. These functions start from fresh optimizer state (zero moments)
-# and return new weight tensors, so gradients can flow through the updates.
+# the critic's own optimizer. As in their code (the unrolled_gan notebook unrolls the updates of
+# the discriminator's Keras Adam, moments and step count included), the K updates continue from
+# the optimizer's current state: `optimizer_state` reads it, and the rules below are Keras's own
+# update steps written as functions that return new tensors, so gradients flow through them.
+# The learning rate is the optimizer's current one for all K steps.
 
-
-def _sgd_unrolled(o, lr, weight, grad, slot, step):
-    velocity = o.momentum * slot - lr * grad
-    update = o.momentum * velocity - lr * grad if o.nesterov else velocity
-    return weight + update, velocity
-
-
-def _rmsprop_unrolled(o, lr, weight, grad, slot, step):
-    mean_square = o.rho * slot + (1.0 - o.rho) * ops.square(grad)
-    # With fresh state, momentum only rescales the first step; it is left out.
-    return weight - lr * grad / ops.sqrt(mean_square + o.eps), mean_square
-
-
-def _adam_unrolled(o, lr, weight, grad, slot, step):
-    first, second = slot
-    first = o.beta1 * first + (1.0 - o.beta1) * grad
-    second = o.beta2 * second + (1.0 - o.beta2) * ops.square(grad)
-    first_hat = first / (1.0 - o.beta1 ** step)
-    second_hat = second / (1.0 - o.beta2 ** step)
-    # 1e-16 keeps the derivative of sqrt finite where a gradient is exactly 0 (dead units).
-    return weight - lr * first_hat / (ops.sqrt(second_hat + 1e-16) + o.eps), (first, second)
-
-
-UNROLLED_RULES: dict[str, tuple[Callable, Callable]] = {
-    # kind: (update, fresh slot for a weight)
-    "sgd": (_sgd_unrolled, lambda w: ops.zeros_like(w)),
-    "rmsprop": (_rmsprop_unrolled, lambda w: ops.zeros_like(w)),
-    "adam": (_adam_unrolled, lambda w: (ops.zeros_like(w), ops.zeros_like(w))),
+# Each rule's slots, as the Keras optimizer's attributes (an empty list: the optimizer keeps none).
+UNROLLED_SLOTS: dict[str, tuple[str, ...]] = {
+    "sgd": ("momentums",),
+    "rmsprop": ("_velocities", "_momentums"),
+    "adam": ("_momentums", "_velocities"),
 }
 
 
-def unrolled_updates(optimizer, lr, weights, gradient_fn, steps: int):
-    """K updates of `weights` by the rule of IR optimizer `optimizer` (Metz et al. 2017, eq. 4-5);
+def optimizer_state(optimizer, kind: str, variables):
+    """The state a built Keras optimizer keeps for `variables`: (its step-count variable, one tuple of
+    slot variables per variable in `UNROLLED_SLOTS[kind]` order, None where it keeps none)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer
+    slots = []
+    for variable in variables:
+        index = inner._get_variable_index(variable)
+        slots.append(tuple(getattr(inner, name)[index] if getattr(inner, name, None) else None
+                           for name in UNROLLED_SLOTS[kind]))
+    return inner.iterations, slots
+
+
+def _sgd_unrolled(o, lr, weight, grad, slots, step):
+    (momentum,) = slots
+    if momentum is None:
+        return weight - lr * grad, slots
+    momentum = o.momentum * momentum - lr * grad
+    update = o.momentum * momentum - lr * grad if o.nesterov else momentum
+    return weight + update, (momentum,)
+
+
+def _rmsprop_unrolled(o, lr, weight, grad, slots, step):
+    velocity, momentum = slots
+    velocity = o.rho * velocity + (1.0 - o.rho) * ops.square(grad)
+    increment = lr * grad / ops.sqrt(velocity + o.eps)
+    if momentum is None:
+        return weight - increment, (velocity, momentum)
+    momentum = o.momentum * momentum + increment
+    return weight - momentum, (velocity, momentum)
+
+
+def _adam_unrolled(o, lr, weight, grad, slots, step):
+    first, second = slots
+    first = first + (grad - first) * (1.0 - o.beta1)
+    second = second + (ops.square(grad) - second) * (1.0 - o.beta2)
+    alpha = lr * ops.sqrt(1.0 - ops.power(o.beta2, step)) / (1.0 - ops.power(o.beta1, step))
+    # 1e-16 keeps the derivative of sqrt finite where a second moment is exactly 0 (dead units).
+    return weight - first * alpha / (ops.sqrt(second + 1e-16) + o.eps), (first, second)
+
+
+UNROLLED_RULES: dict[str, Callable] = {"sgd": _sgd_unrolled, "rmsprop": _rmsprop_unrolled, "adam": _adam_unrolled}
+
+
+def unrolled_updates(optimizer, lr, weights, gradient_fn, steps: int, slots, iterations):
+    """K updates of `weights` by the rule of IR optimizer `optimizer` (Metz et al. 2017, eq. 4-5), from the
+    optimizer's state: `slots` (values of `optimizer_state`'s slots, per weight) after `iterations` steps;
     `gradient_fn(weights) -> gradients`. Returns the updated weight tensors."""
-    update, fresh = UNROLLED_RULES[optimizer.kind]
-    slots = [fresh(w) for w in weights]
+    update = UNROLLED_RULES[optimizer.kind]
+    iterations = ops.cast(iterations, "float32")
     for step in range(1, steps + 1):
         grads = gradient_fn(weights)
-        pairs = [update(optimizer, lr, w, g, s, step) for w, g, s in zip(weights, grads, slots)]
+        pairs = [update(optimizer, lr, w, g, s, iterations + step) for w, g, s in zip(weights, grads, slots)]
         weights = [p[0] for p in pairs]
         slots = [p[1] for p in pairs]
     return weights

@@ -156,6 +156,10 @@ class StepBase:
         self.generator, self.critic = generator, critic
         self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
         self.losses = objective_losses(spec.objective)
+        # Metz et al. 2017, eq. 5: an unrolled generator of a zero-sum objective minimizes the critic's
+        # payoff at the unrolled critic, whose data term then depends on the generator too.
+        self.unrolled_saddle = bool(spec.tricks.unrolled) and self.losses.saddle
+        self.generator_reads_real = self.losses.generator_reads_real or self.unrolled_saddle
         self.pack = spec.critic.pack
         self.critic_label_input = reads_label(spec.critic)  # labels as the critic's second input
         # AC-GAN's critic predicts the label (head(label)) from the sample alone: it is given none.
@@ -185,6 +189,15 @@ class StepBase:
             self.information_optimizer.build(generator.trainable_variables + critic.trainable_variables)
         self.critic_trains = trained_by(critic, self.auxiliary.critic_outputs())
         self.information_trains = trained_by(critic, self.auxiliary.information_outputs())
+
+    def _generator_loss(self, d_real, d_fake):
+        """The generator's loss from the critic's outputs (`d_real` None unless `generator_reads_real`):
+        the objective's; with an unrolled critic and a saddle objective, minus the critic's loss
+        without label tricks (Metz et al. 2017, eq. 5: f(theta_G, theta_D^K(theta_G)))."""
+        if self.unrolled_saddle:
+            targets = plain_targets(keras.ops.shape(d_real), keras.ops.shape(d_fake))
+            return -self.losses.critic(self.spec.objective, d_real, d_fake, targets)
+        return self.losses.generator(self.spec.objective, d_real, d_fake)
 
     def _generator_names(self) -> tuple[str, ...]:
         """The generator update's metrics (AC-GAN's term among them when it has one)."""

@@ -45,7 +45,7 @@ from ganspec.train import constraints
 from ganspec.train.auxiliary import CRITIC_METRIC, GENERATOR_METRIC, INFORMATION_METRIC, adversarial
 from ganspec.train.layout import NONE, Layout, LayoutError, with_device_count
 from ganspec.train.objectives import plain_targets
-from ganspec.train.optimizers import unrolled_updates
+from ganspec.train.optimizers import optimizer_state, unrolled_updates
 from ganspec.train.schedules import instance_noise_std
 from ganspec.train.step_common import (
     CRITIC_METRICS,
@@ -279,7 +279,9 @@ class TrainStep(StepBase, tf.Module):
 
     def _simultaneous(self, real_batches, real_labels, critic_steps: int, noise_std):
         """TensorFlow's DCGAN tutorial (train_step): one G(z), D(x), D(G(z)) under two tapes, the critic's
-        and the generator's loss from them, both gradients applied together."""
+        and the generator's loss from them, both gradients applied together. Unrolled (the unrolled_gan
+        notebook's session.run of both train ops): the generator's loss at the critic unrolled from its
+        weights before this update."""
         spec, losses = self.spec, self.losses
         real = real_batches[0]
         labels = self._one_hot(real_labels[0]) if real_labels is not None else None
@@ -295,8 +297,11 @@ class TrainStep(StepBase, tf.Module):
             penalty = self._penalty(points, real, labels, d_real)
             critic_auxiliary = self.auxiliary.critic(*outputs, labels) if outputs else 0.0
             critic_scaled = self._scale(self.critic_optimizer, critic_loss + penalty + critic_auxiliary)
-            generator_loss = losses.generator(spec.objective, d_real if losses.generator_reads_real else None,
-                                              d_fake)
+            g_real, g_fake = d_real, d_fake
+            if spec.tricks.unrolled:  # the unrolled_gan notebook: G's loss at the critic unrolled from here
+                critic = self._unrolled_critic(real, fake, labels)
+                g_real, g_fake = (critic(real, labels) if self.generator_reads_real else None), critic(fake, labels)
+            generator_loss = self._generator_loss(g_real if self.generator_reads_real else None, g_fake)
             generator_auxiliary = self.auxiliary.generator(outputs[1], labels) if outputs else 0.0
             generator_scaled = self._scale(self.generator_optimizer, generator_loss + generator_auxiliary)
         generator_gradients = generator_tape.gradient(generator_scaled, generator_variables)
@@ -369,8 +374,8 @@ class TrainStep(StepBase, tf.Module):
                 d_fake, auxiliary = outputs[0], self.auxiliary.generator(outputs, labels)
             else:
                 d_fake = critic(fake, labels)
-            d_real = critic(real, labels) if losses.generator_reads_real else None
-            loss = losses.generator(spec.objective, d_real, d_fake)
+            d_real = critic(real, labels) if self.generator_reads_real else None
+            loss = self._generator_loss(d_real, d_fake)
             scaled = self._scale(self.generator_optimizer, loss + auxiliary)
         variables = self.generator.trainable_variables
         gradients = self._apply(self.generator_optimizer, tape.gradient(scaled, variables), variables)
@@ -476,9 +481,10 @@ class TrainStep(StepBase, tf.Module):
                 variable.assign(new if first or constraint.every == 1 else ops.where(apply > 0, new, variable))
 
     def _unrolled_critic(self, real, fake, labels):
-        """Metz et al. 2017: the critic after `tricks.unrolled` updates of its own optimizer's rule (fresh
-        optimizer state, objective loss only), taken on copies of its weights inside the generator's
-        tape, so the generator's gradient flows through the unrolled updates (eq. 5-6)."""
+        """Metz et al. 2017: the critic after `tricks.unrolled` updates of its own optimizer's rule, from
+        that optimizer's current state (`optimizers.optimizer_state`), objective loss only, taken on
+        copies of its weights inside the generator's tape, so the generator's gradient flows through the
+        unrolled updates (eq. 5-6)."""
         spec, critic = self.spec, self.critic
         state = [tf.convert_to_tensor(v) for v in critic.non_trainable_variables]
         targets = plain_targets((ops.shape(real)[0] // self.pack, 1), (ops.shape(fake)[0] // self.pack, 1))
@@ -498,8 +504,11 @@ class TrainStep(StepBase, tf.Module):
 
         learning_rate = ops.cast(self.critic_optimizer.learning_rate, "float32")
         weights = [tf.convert_to_tensor(v) for v in critic.trainable_variables]
+        iterations, slots = optimizer_state(self.critic_optimizer, spec.optimizer.critic.kind,
+                                            critic.trainable_variables)
+        slots = [tuple(None if v is None else tf.convert_to_tensor(v) for v in slot) for slot in slots]
         return unrolled(unrolled_updates(spec.optimizer.critic, learning_rate, weights, gradients,
-                                         spec.tricks.unrolled))
+                                         spec.tricks.unrolled, slots, tf.convert_to_tensor(iterations)))
 
     def _update_ema(self):
         """Yazici et al. 2019: theta_ema <- decay * theta_ema + (1 - decay) * theta (a copy before `start`)."""

@@ -211,6 +211,9 @@ CASES = {
     "instance_noise": (TOY, "objective minimax\n tricks { instance_noise { std 0.3 decay linear steps 5 } }"),
     "unrolled_adam": (TOY, "objective non_saturating\n tricks.unrolled 2"),
     "unrolled_sgd": (TOY, "objective minimax\n tricks.unrolled 2\n optimizer.critic sgd(lr: 0.1, momentum: 0.5)"),
+    "unrolled_rmsprop_wasserstein": (TOY, "objective wasserstein\n tricks.unrolled 2\n"
+                                          " optimizer.critic rmsprop(lr: 0.01, momentum: 0.5)"),
+    "unrolled_simultaneous": (TOY, "objective minimax\n steps { critic 1 order simultaneous }\n tricks.unrolled 2"),
     "ema_lr_schedule": (TOY, "objective hinge\n ema { decay 0.9 }\n"
                              " optimizer.generator adam(lr: 1e-3, schedule: linear(end: 0))"),
     "two_generator_steps": (TOY, "objective non_saturating\n steps.generator 2"),

@@ -1,4 +1,5 @@
-"""Step and noise schedules, optimizers and learning-rate schedules, unrolled update rules."""
+"""Step and noise schedules, optimizers and learning-rate schedules (unrolled update rules:
+tests/train/test_unrolled.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from ganspec.train.optimizers import (  # noqa: E402
     learning_rate,
     make_optimizer,
     make_optimizers,
-    unrolled_updates,
 )
 from ganspec.train.schedules import critic_step_counts, critic_steps_at, instance_noise_std  # noqa: E402
 
@@ -100,24 +100,3 @@ def test_optimizers_follow_the_spec():
     assert isinstance(critic, keras.optimizers.SGD) and critic.nesterov and critic.momentum == 0.9
     scaled = make_optimizer(spec.optimizer.critic, 10, precision="mixed_float16")
     assert isinstance(scaled, keras.optimizers.LossScaleOptimizer)
-
-
-@pytest.mark.parametrize("kind", ["sgd", "rmsprop", "adam"])
-def test_unrolled_rule_matches_the_keras_optimizer(kind):
-    """The pure update rule used for unrolling takes the same steps as the Keras optimizer."""
-    ir = OPTIMIZERS[kind](lr=0.1, **({"momentum": 0.5} if kind == "sgd" else {}))
-    target = np.array([1.0, -2.0, 0.5], "float32")
-
-    def gradients(weights):
-        with tf.GradientTape() as tape:
-            tape.watch(weights)
-            loss = tf.reduce_sum((weights[0] - target) ** 2)
-        return tape.gradient(loss, weights)
-
-    start = np.array([0.3, 0.3, 0.3], "float32")
-    unrolled = unrolled_updates(ir, 0.1, [tf.constant(start)], gradients, steps=3)[0].numpy()
-    variable = keras.Variable(start)
-    optimizer = make_optimizer(ir, 10)
-    for _ in range(3):
-        optimizer.apply_gradients([(2 * (variable.value - target), variable)])
-    np.testing.assert_allclose(unrolled, variable.numpy(), rtol=1e-4, atol=1e-5)
