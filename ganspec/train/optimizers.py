@@ -129,11 +129,19 @@ def _adam_unrolled(o, lr, weight, grad, slots, step):
 UNROLLED_RULES: dict[str, Callable] = {"sgd": _sgd_unrolled, "rmsprop": _rmsprop_unrolled, "adam": _adam_unrolled}
 
 
-def unrolled_updates(optimizer, lr, weights, gradient_fn, steps: int, slots, iterations):
+def fresh_slots(optimizer, weights) -> list[tuple]:
+    """The state an optimizer that has taken no step keeps for `weights` (zeros; None where it keeps none)."""
+    momentum = getattr(optimizer, "momentum", 0) > 0
+    kept = {"sgd": (momentum,), "rmsprop": (True, momentum), "adam": (True, True)}[optimizer.kind]
+    return [tuple(ops.zeros_like(w) if keep else None for keep in kept) for w in weights]
+
+
+def unrolled_updates(optimizer, lr, weights, gradient_fn, steps: int, slots=None, iterations=0):
     """K updates of `weights` by the rule of IR optimizer `optimizer` (Metz et al. 2017, eq. 4-5), from the
-    optimizer's state: `slots` (values of `optimizer_state`'s slots, per weight) after `iterations` steps;
-    `gradient_fn(weights) -> gradients`. Returns the updated weight tensors."""
+    optimizer's state: `slots` (values of `optimizer_state`'s slots, per weight; default a fresh optimizer's)
+    after `iterations` steps; `gradient_fn(weights) -> gradients`. Returns the updated weight tensors."""
     update = UNROLLED_RULES[optimizer.kind]
+    slots = fresh_slots(optimizer, weights) if slots is None else slots
     iterations = ops.cast(iterations, "float32")
     for step in range(1, steps + 1):
         grads = gradient_fn(weights)

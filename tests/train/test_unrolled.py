@@ -152,3 +152,17 @@ def test_generator_gradient_through_the_unrolled_critic(objective, steps):
     critic_expected = [p - 0.5 * g for p, g in zip(params, critic_loss_gradients(params, real, fake))]
     for got, want in zip(step.critic.get_weights(), critic_expected):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind, settings", [("sgd", {"momentum": 0.5}), ("rmsprop", {}), ("adam", {})])
+def test_unrolled_steps_default_to_a_fresh_optimizer(kind, settings):
+    """Without a state, the rules take a new optimizer's first K steps."""
+    ir = OPTIMIZERS[kind](lr=0.1, **settings)
+    target = np.array([1.0, -2.0, 0.5], "float32")
+    start = np.array([0.3, 0.3, 0.3], "float32")
+    unrolled = unrolled_updates(ir, 0.1, [tf.constant(start)], lambda w: [2 * (w[0] - target)], 3)[0].numpy()
+    variable = keras.Variable(start)
+    optimizer = make_optimizer(ir, 10)
+    for _ in range(3):
+        optimizer.apply_gradients([(2 * (variable.value - target), variable)])
+    np.testing.assert_allclose(unrolled, variable.numpy(), rtol=1e-5, atol=1e-6)
