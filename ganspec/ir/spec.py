@@ -126,7 +126,9 @@ class Tricks(Node):
     label_smoothing: float = Field(0.0, ge=0, lt=1)  # one-sided: real target 1 - s (Salimans et al. 2016)
     label_flip: Prob = 0.0  # probability of swapping real/fake targets for the critic
     label_noise: float = Field(0.0, ge=0, lt=0.5)  # uniform jitter on targets
-    unrolled: int = Field(0, ge=0)  # Metz et al. 2017: unrolled critic steps for the generator
+    # Metz et al. 2017: the generator's loss at the critic after this many more updates of its optimizer
+    # (from the optimizer's state; a zero-sum objective's loss includes the data term, eq. 5).
+    unrolled: int = Field(0, ge=0)
     # Zhao et al. 2020 (DiffAugment): the same random differentiable T on real and fake samples
     # before every critic call, in both updates; policies in order (`ganspec.ir.augmentations`).
     diffaugment: tuple[AUGMENTATIONS.annotation(), ...] = ()
