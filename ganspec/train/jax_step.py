@@ -519,7 +519,7 @@ class JaxTrainStep(StepBase):
 
     def _generator_update(self, carry: GeneratorCarry, c_train, real, labels, batch, noise_std, c_opt):
         """One generator update on `batch` fresh z: the carry, its metrics and G(z) (before the update)."""
-        spec, losses = self.spec, self.losses
+        spec = self.spec
         g_train, g_other, g_opt, c_other, seed = carry
         with self._random(seed) as scope:
             if spec.conditional:

@@ -130,10 +130,9 @@ UNROLLED_RULES: dict[str, Callable] = {"sgd": _sgd_unrolled, "rmsprop": _rmsprop
 
 
 def fresh_slots(optimizer, weights) -> list[tuple]:
-    """The state an optimizer that has taken no step keeps for `weights` (zeros; None where it keeps none)."""
-    momentum = getattr(optimizer, "momentum", 0) > 0
-    kept = {"sgd": (momentum,), "rmsprop": (True, momentum), "adam": (True, True)}[optimizer.kind]
-    return [tuple(ops.zeros_like(w) if keep else None for keep in kept) for w in weights]
+    """A new optimizer's state for `weights`: zeros in every slot (a zero momentum slot with momentum 0
+    updates as no slot does)."""
+    return [tuple(ops.zeros_like(w) for _ in UNROLLED_SLOTS[optimizer.kind]) for w in weights]
 
 
 def unrolled_updates(optimizer, lr, weights, gradient_fn, steps: int, slots=None, iterations=0):

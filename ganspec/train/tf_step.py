@@ -360,7 +360,7 @@ class TrainStep(StepBase, tf.Module):
 
     def _generator_update(self, real, labels, batch, noise_std):
         """One generator update on `batch` fresh z; returns its metrics and G(z) (before the update)."""
-        spec, losses = self.spec, self.losses
+        spec = self.spec
         if spec.conditional:
             labels = self._sampled_labels(batch)
         real = self._noisy(real, noise_std)
