@@ -3,7 +3,7 @@
 
     python bench/mnist_quality.py [--specs mnist_cpu/dcgan,mnist_cpu/wgan_gp] [--seeds 0,1,2]
                                   [--runs sweeps/mnist_quality] [--jobs 2] [--threads-per-run 1]
-                                  [--report-only] [--backend tensorflow|jax]
+                                  [--report-only] [--backend tensorflow|jax] [--truncations 2,1.5,1,0.75,0.5]
 
 A sweep (ganspec.sweeps, what `ganspec sweep` runs): every spec (specs/NAME.gan) once per seed at its
 own full length, each run in a process of its own, side by side, in one sweep directory (`--runs`;
@@ -13,8 +13,11 @@ Frechet distance on 5,000 samples, with the real-vs-real floor and the pure-nois
 `evaluate` computes them during training) and, once, KID and precision/recall of the same generator
 (`Run.evaluate`, recorded in the run as eval-ITERATION.json). Writes docs/results/mnist_quality.{json,md}
 (per seed and mean ± standard error per spec, against the targets: IS >= 9.5 and FD within 10x the
-floor on every seed) and one sample grid per spec (seed 0). GANSPEC_DATA must point at the folder
-holding mnist/ (default: ../shared/data beside the project).
+floor on every seed) and one sample grid per spec (seed 0). Each finished run is also scored with the
+truncation trick (Brock et al. 2019: z drawn from a normal truncated to +-T, `--truncations`), kept in the run
+as eval-ITERATION-truncation-T.json: how far fidelity rises, at what cost in FD, without retraining. Rows of
+runs that are not in the sweep directory (a fresh clone has none) are kept from the json as they are.
+GANSPEC_DATA must point at the folder holding mnist/ (default: ../shared/data beside the project).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TARGET_IS, TARGET_FD_OVER_FLOOR = 9.5, 10.0
 EXTRA_METRICS = ["kid(5000, subsets: 50, subset_size: 1000)", "precision_recall(5000)"]
+TRUNCATED_METRICS = ["fid(samples: 5000)", "inception_score(samples: 5000)"]  # as the specs' own evaluations
 REAL_IS = 9.79  # train5k with the shipped classifier (docs/results: the classifier's card)
 
 
@@ -50,7 +54,7 @@ def train(args, specs: list[str], seeds: list[int]) -> None:
         raise KeyboardInterrupt
 
 
-def row_of(run_dir: Path, entry: dict) -> dict | None:
+def row_of(run_dir: Path, entry: dict, truncations: list[float]) -> dict | None:
     """A finished run's scores: its last evaluation, and KID / precision-recall computed once."""
     import ganspec
 
@@ -64,11 +68,26 @@ def row_of(run_dir: Path, entry: dict) -> dict | None:
         extra = json.loads(extra_file.read_text())["results"]
     else:
         extra = run.evaluate(EXTRA_METRICS, save=True)
-    return {**confidence(run, last["iteration"]), "spec": spec.name, "seed": spec.seed, "iterations": spec.train.iterations, "batch": spec.train.batch,
+    truncated = {f"{t:g}": truncated_scores(run, last["iteration"], t) for t in truncations}
+    return {**confidence(run, last["iteration"]), "truncation": truncated, "spec": spec.name, "seed": spec.seed, "iterations": spec.train.iterations, "batch": spec.train.batch,
             "critic_steps": spec.steps.critic, "backend": spec.train.backend, "train_seconds": training_seconds(run),
             "run_dir": str(run_dir), "scored_at": last["iteration"],
             **{k: last[k] for k in ("inception_score", "inception_score_std", "fid", "fid_real_floor", "fid_noise")},
             **{k: extra[k] for k in ("kid", "kid_real_floor", "precision", "recall") if k in extra}}
+
+
+def truncated_scores(run, iteration: int, truncation: float) -> dict:
+    """IS and FD of the scored checkpoint's samples with z truncated at `truncation` standard deviations
+    (`Run.evaluate(truncation=...)`, the same metrics and sample count as the training-time scores), computed
+    once and kept in the run."""
+    from ganspec.run.sampling import evaluation_file
+
+    path = run.path / evaluation_file(iteration, truncation)
+    if path.exists():
+        results = json.loads(path.read_text())["results"]
+    else:
+        results = run.evaluate(TRUNCATED_METRICS, truncation=truncation, save=True)
+    return {k: results[k] for k in ("inception_score", "fid", "fid_real_floor")}
 
 
 def training_seconds(run) -> float:
@@ -114,6 +133,27 @@ def mean_se(values: list[float]) -> str:
     if len(values) < 2:
         return f"{values[0]:.2f}" if values else "-"
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values) / math.sqrt(len(values)):.2f}"
+
+
+def truncation_section(rows: list[dict]) -> list[str]:
+    """The truncation trick's table: IS and FD of each spec's final generators with z truncated at T."""
+    rows = [r for r in rows if r.get("truncation")]
+    if not rows:
+        return []
+    lines = ["", "With the truncation trick (Brock et al. 2019, sec. 3.1: the same final generators, z drawn from "
+             "N(0, 1) truncated to [-T, T]; `ganspec eval --truncation T`), a sampling choice made after training "
+             "that trades variety for fidelity. The rows above are the untruncated prior, as trained:", "",
+             "| spec | T | seeds | IS | FD | target met on every seed |", "| --- | --- | --- | --- | --- | --- |"]
+    by_spec: dict[str, list[dict]] = {}
+    for row in rows:
+        by_spec.setdefault(row["spec"], []).append(row)
+    for name, group in by_spec.items():
+        thresholds = sorted({t for r in group for t in r["truncation"]}, key=float, reverse=True)
+        for t in thresholds:
+            scores = [r["truncation"][t] for r in group if t in r["truncation"]]
+            lines.append(f"| {name} | {t} | {len(scores)} | {mean_se([x['inception_score'] for x in scores])} | "
+                         f"{mean_se([x['fid'] for x in scores])} | {'yes' if all(meets(x) for x in scores) else 'no'} |")
+    return lines
 
 
 def differential_section(path: Path) -> list[str]:
@@ -162,6 +202,7 @@ def markdown(rows: list[dict], command: str, device: str, threads: int) -> str:
         lines.append(f"| {row['spec']} | {row['seed']} | {row['inception_score']:.2f} | {row['fid']:.1f} | "
                      f"{row['class_balance']:.4f} | {100 * row['confident']:.1f} | {row['conditional_entropy']:.3f} | "
                      f"{minutes} | {row['scored_at']} |")
+    lines += truncation_section(rows)
     lines += ["", "Samples and scores come from the generator the spec samples with (its EMA copy when it keeps "
               "one), in inference mode with the batch-norm statistics its `evaluate.standing_stats` says.", "",
               "Sample grids (seed 0, a fixed latent batch, shown at 2x):", ""]
@@ -171,6 +212,16 @@ def markdown(rows: list[dict], command: str, device: str, threads: int) -> str:
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
+
+
+def kept_rows(path: Path, fresh: list[dict]) -> list[dict]:
+    """The fresh rows, and the rows of the json at `path` for (spec, seed) pairs they lack (runs scored before,
+    whose run directories are not here), in the order: spec of first appearance, then seed."""
+    saved = json.loads(path.read_text()) if path.exists() else []
+    have = {(r["spec"], r["seed"]) for r in fresh}
+    rows = fresh + [r for r in saved if (r["spec"], r["seed"]) not in have]
+    order = list(dict.fromkeys(r["spec"] for r in saved + fresh))
+    return sorted(rows, key=lambda r: (order.index(r["spec"]), r["seed"]))
 
 
 def main() -> None:
@@ -183,6 +234,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--report-only", action="store_true", help="train nothing: score and tabulate what is there")
+    parser.add_argument("--truncations", default="2,1.5,1,0.75,0.5",
+                        help="thresholds of the truncation trick to score every finished run at ('' for none)")
     args = parser.parse_args()
     os.environ["KERAS_BACKEND"] = args.backend
     specs, seeds = args.specs.split(","), [int(s) for s in args.seeds.split(",")]
@@ -198,10 +251,12 @@ def main() -> None:
     files = [str(ROOT / "specs" / f"{name}.gan") for name in specs]
     chosen = sorted((files.index(entry["spec"]), entry["seed"], name) for name, entry in points.items()
                     if entry["spec"] in files and entry["seed"] in seeds)
-    rows = [row for _, _, name in chosen if (row := row_of(sweep.run_dir(name), points[name]))]
+    truncations = [float(t) for t in args.truncations.split(",") if t.strip()]
+    rows = [row for _, _, name in chosen if (row := row_of(sweep.run_dir(name), points[name], truncations))]
+    rows = kept_rows(args.out / "mnist_quality.json", rows)
     args.out.mkdir(parents=True, exist_ok=True)
     for row in rows:
-        if row["seed"] == min(r["seed"] for r in rows if r["spec"] == row["spec"]):
+        if row["seed"] == min(r["seed"] for r in rows if r["spec"] == row["spec"]) and Path(row["run_dir"]).exists():
             grid = ganspec.open_run(row["run_dir"]).sample_grid(64, seed=1, scale=2)
             grid.save(args.out / f"mnist_{row['spec']}_samples.png")
     command = ("python bench/mnist_quality.py " + " ".join(sys.argv[1:])).strip()

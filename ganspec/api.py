@@ -407,16 +407,18 @@ class Run:
             raise InvalidSpec(exc.diagnostics) from None
 
     def sample(self, n: int = 64, seed: int = 0, checkpoint: str | None = None, ema: bool = True,
-               backend: str | None = None):
+               backend: str | None = None, truncation: float | None = None):
         """n samples as a NumPy array, in the data's value range, from a seeded latent batch (labels cycle
-        through the classes for a conditional run); the spec's batch-norm statistics settings apply."""
+        through the classes for a conditional run); the spec's batch-norm statistics settings apply, and its
+        evaluate.truncation unless `truncation` (a threshold in standard deviations) is given."""
         from ganspec.run.sampling import generate
 
-        spec = _activate(self.spec, backend)
+        spec = self._truncated(_activate(self.spec, backend), truncation)
         return generate(spec, self._generator(spec, checkpoint, ema)[0], n, seed=seed)
 
     def sample_grid(self, n: int = 64, seed: int = 0, columns: int | None = None, scale: int | None = None,
-                    checkpoint: str | None = None, ema: bool = True, backend: str | None = None):
+                    checkpoint: str | None = None, ema: bool = True, backend: str | None = None,
+                    truncation: float | None = None):
         """The samples as a picture (a PIL image, shown inline by Jupyter): a grid of images (small ones
         upscaled, as `ganspec sample` does, unless `scale` says otherwise), or 2-D points drawn over the data
         and its modes."""
@@ -425,7 +427,7 @@ class Run:
         from ganspec.run import images
         from ganspec.run.sampling import data_overlay
 
-        fake = self.sample(n, seed, checkpoint, ema, backend)
+        fake = self.sample(n, seed, checkpoint, ema, backend, truncation)
         spec = self.spec
         if fake.ndim == 4:
             factor = scale if scale is not None else images.auto_scale(*fake.shape[1:3])
@@ -443,24 +445,34 @@ class Run:
 
     def evaluate(self, metrics: Iterable[str] | None = None, samples: int | None = None,
                  checkpoint: str | None = None, ema: bool = True, backend: str | None = None,
-                 save: bool = True) -> dict:
+                 save: bool = True, truncation: float | None = None) -> dict:
         """Scores of a checkpoint's generator: the spec's metrics, or `metrics` written as in a spec
-        (`["fid(2000)", "inception_score"]`). Recorded in the run as eval-ITERATION.json when `save`."""
+        (`["fid(2000)", "inception_score"]`), of samples drawn with the spec's evaluate.truncation, or with
+        `truncation` when given. Recorded in the run when `save`: as eval-ITERATION.json, or
+        eval-ITERATION-truncation-T.json with a `truncation` of its own."""
         from ganspec.metrics.evaluate import Evaluator
-        from ganspec.run.sampling import Sampler
+        from ganspec.run.sampling import Sampler, evaluation_file
 
         nodes = [_metric(text) for text in metrics] if metrics is not None else None
-        spec = _activate(self.spec, backend)
+        spec = self._truncated(_activate(self.spec, backend), truncation)
         generator, which, iteration = self._generator(spec, checkpoint, ema)
         try:
             results, skipped = Evaluator(spec, self.spec_dir).run(Sampler(spec, generator), nodes, samples)
         except SpecError as exc:
             raise InvalidSpec(exc.diagnostics) from None
         if save:
-            self._dir.write_json(f"eval-{iteration:08d}.json", {"run": str(self.path), "generator": which,
-                                                                "iteration": iteration, "results": results,
-                                                                "skipped": skipped})
+            self._dir.write_json(evaluation_file(iteration, truncation), {
+                "run": str(self.path), "generator": which, "iteration": iteration,
+                "truncation": spec.evaluate.truncation, "results": results, "skipped": skipped})
         return results
+
+    @staticmethod
+    def _truncated(spec, truncation: float | None):
+        """The spec, with evaluate.truncation set to `truncation` when one is given (ValueError for a
+        threshold that is not positive or a prior without a normal factor)."""
+        from ganspec.run.sampling import with_truncation
+
+        return spec if truncation is None else with_truncation(spec, truncation)
 
     def resume(self, iterations: int | None = None, callbacks: Iterable = (), display="auto",
                backend: str | None = None, devices: int | str | None = None, strategy: str = "auto") -> "Run":

@@ -120,6 +120,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--no-labels", action="store_true", help="no class numbers at the left of the rows")
     p.add_argument("--no-data", action="store_true", help="2-D points: draw the samples without the real data")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
+    _truncation_argument(p)
     _backend_argument(p)
     p.set_defaults(func="training:cmd_sample")
 
@@ -130,6 +131,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--checkpoint", metavar="NAME", help="a checkpoint folder name, e.g. ckpt-00001000")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even if an EMA one exists")
     p.add_argument("--format", choices=("human", "json"), default="human")
+    _truncation_argument(p)
     _backend_argument(p)
     p.set_defaults(func="training:cmd_eval")
 
@@ -230,6 +232,12 @@ def _add_data_commands(sub) -> None:
 def _data_dir_argument(parser) -> None:
     parser.add_argument("--dir", metavar="DIR", help="the data folder (default: the per-user data folder, "
                                                      "see `ganspec data where`); a data set goes into DIR/NAME")
+
+
+def _truncation_argument(p) -> None:
+    p.add_argument("--truncation", type=float, metavar="T",
+                   help="draw the normal factors of z from N(0, std^2) truncated to [-T std, T std] (the "
+                        "truncation trick, Brock et al. 2019); default: the spec's evaluate.truncation, if any")
 
 
 def _backend_argument(parser) -> None:

@@ -291,6 +291,18 @@ def check_metrics_fit_data(ctx: Context):
                         ctx.span(metric), "use mode_coverage or wasserstein_distance")
 
 
+def check_truncation(ctx: Context):
+    """The truncation trick bounds normal latent factors (Brock et al. 2019, sec. 3.1). Example:
+    `latent uniform(64)` with `evaluate.truncation 0.5` -> E204."""
+    spec = ctx.spec
+    if spec.evaluate.truncation is None:
+        return
+    if not spec.latent.truncatable:
+        yield error("E204", f"evaluate.truncation bounds the normal factors of z, but {spec.latent.kind}(...) "
+                            "has none",
+                    ctx.span(spec.evaluate, "truncation"), "drop evaluate.truncation, or draw z from normal(...)")
+
+
 def _critic_has(spec: Spec, cls) -> bool:
     return any(isinstance(layer, cls) for layer in L.iter_layers(spec.critic.layers))
 
@@ -430,6 +442,7 @@ CHECKS = (
     check_update_order,
     check_conditional_labels,
     check_metrics_fit_data,
+    check_truncation,
     check_wasserstein_lipschitz,
     check_penalty_with_batchnorm,
     check_clip_with_momentum,

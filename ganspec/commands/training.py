@@ -230,6 +230,7 @@ def cmd_sample(args) -> int:
     if run is None:
         return report.exit_code
     spec = _activate_backend(report, run.resolved_spec(), args.backend)  # first: it checks the extras are there
+    spec = _with_truncation(report, spec, args.truncation)
     if spec is None or not _sample_arguments_fit(report, run, spec, args):
         return report.exit_code
     loaded = _load_generator(report, run, spec, None, args.no_ema)
@@ -243,6 +244,8 @@ def cmd_sample(args) -> int:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     save_picture(picture, output)
+    truncation = spec.evaluate.truncation
+    what += f", z truncated at {truncation:g} standard deviations" if truncation is not None else ""
     report.print(f"wrote {args.output}: {what} from {name} at iteration {iteration}")
     return report.exit_code
 
@@ -341,7 +344,7 @@ def cmd_eval(args) -> int:
     run = _open_run(report, args.run_dir)
     if run is None:
         return report.exit_code
-    spec = _activate_backend(report, run.resolved_spec(), args.backend)
+    spec = _with_truncation(report, _activate_backend(report, run.resolved_spec(), args.backend), args.truncation)
     if spec is None:
         return report.exit_code
     metrics = _metrics_from_command_line(report, args.metric)
@@ -354,7 +357,7 @@ def cmd_eval(args) -> int:
     from ganspec.metrics import shown
     from ganspec.metrics.evaluate import Evaluator
     from ganspec.report.runs import evaluation_table
-    from ganspec.run.sampling import Sampler
+    from ganspec.run.sampling import Sampler, evaluation_file
 
     generator, name, iteration = loaded
     try:  # a FeatureError (weights missing) is a SpecError too
@@ -363,9 +366,9 @@ def cmd_eval(args) -> int:
     except SpecError as exc:
         report.add(exc.diagnostics)
         return report.exit_code
-    document = {"run": str(run.path), "generator": name, "iteration": iteration, "results": results,
-                "skipped": skipped}
-    target = f"eval-{iteration:08d}.json"
+    document = {"run": str(run.path), "generator": name, "iteration": iteration,
+                "truncation": spec.evaluate.truncation, "results": results, "skipped": skipped}
+    target = evaluation_file(iteration, args.truncation)
     try:
         run.write_json(target, document)
     except OSError as exc:  # a read-only or full run directory: the scores are shown, not lost
@@ -495,6 +498,20 @@ def _activate_backend(report: Report, spec, flag):
     if note:
         report.note(note)
     return spec
+
+
+def _with_truncation(report: Report, spec, truncation: float | None):
+    """The spec with evaluate.truncation set from --truncation (unchanged without it), or None after
+    reporting why it cannot be (E500)."""
+    if spec is None or truncation is None:
+        return spec
+    from ganspec.run.sampling import with_truncation
+
+    try:
+        return with_truncation(spec, truncation)
+    except ValueError as exc:
+        report.error("E500", f"--truncation: {exc}")
+        return None
 
 
 def _load_generator(report: Report, run, spec, checkpoint_name, no_ema):

@@ -161,11 +161,17 @@ class Prior(Component):
     dim: Pos
     positional: ClassVar = ("dim",)
     discrete: ClassVar[bool] = False  # a categorical code (a head predicts it by cross-entropy)
+    gaussian: ClassVar[bool] = False  # N(0, std^2): what evaluate.truncation bounds
 
     @property
     def input_dim(self) -> int:
         """Width of the generator's latent input."""
         return self.dim
+
+    @property
+    def truncatable(self) -> bool:
+        """Whether z has a normal factor for the truncation trick (evaluate.truncation) to bound."""
+        return self.gaussian
 
 
 @PRIORS.register
@@ -174,6 +180,7 @@ class Normal(Prior):
 
     kind: Literal["normal"] = "normal"
     std: PosFloat = 1.0
+    gaussian: ClassVar[bool] = True
 
 
 @PRIORS.register
@@ -241,6 +248,10 @@ class Product(Component):
     def input_dim(self) -> int:
         """Width of the generator's latent input: the factors' widths summed."""
         return sum(factor.input_dim for factor in self.factors)
+
+    @property
+    def truncatable(self) -> bool:
+        return any(factor.truncatable for factor in self.factors)
 
     def columns(self, index: int) -> tuple[int, int]:
         """[start, stop) of factor `index` in z."""

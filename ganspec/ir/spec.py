@@ -171,6 +171,11 @@ class Evaluate(Node):
     # Held-out real data the metrics compare with (BENCHMARKS.md: MNIST train5k); the
     # training data when none. Preprocessed like `data` (scale, resize).
     reference: Optional[SOURCES.annotation()] = None
+    # The truncation trick (Brock et al. 2019, BigGAN, sec. 3.1): the samples that are scored and
+    # drawn take each normal component of z from N(0, std^2) truncated to [-t std, t std] (values
+    # beyond it redrawn), trading variety for fidelity as t falls. Training draws the full prior, and
+    # standing batch-norm statistics come from it too. None: no truncation.
+    truncation: Optional[Annotated[float, Field(gt=0)]] = None
 
 
 class Spec(Node):

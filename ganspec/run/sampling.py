@@ -10,20 +10,54 @@ import numpy as np
 from ganspec.ir.spec import Spec
 
 
-# The NumPy twins of ganspec.train.priors.PRIOR_SAMPLERS, for fixed latent batches.
+# The NumPy twins of ganspec.train.priors.PRIOR_SAMPLERS, for fixed latent batches; `truncation` (a
+# number of standard deviations, or None) bounds the normal factors (evaluate.truncation).
 NUMPY_PRIORS = {
-    "normal": lambda prior, n, rng: rng.standard_normal((n, prior.dim)) * prior.std,
-    "uniform": lambda prior, n, rng: rng.uniform(prior.low, prior.high, size=(n, prior.dim)),
-    "mixture": lambda prior, n, rng: (prior.means()[rng.integers(0, prior.components, n)]
-                                      + rng.standard_normal((n, prior.dim)) * prior.std),
-    "categorical": lambda prior, n, rng: np.eye(prior.dim)[rng.integers(0, prior.dim, n)],
-    "product": lambda prior, n, rng: np.concatenate([NUMPY_PRIORS[f.kind](f, n, rng) for f in prior.factors], axis=-1),
+    "normal": lambda prior, n, rng, truncation: (
+        rng.standard_normal((n, prior.dim)) if truncation is None
+        else truncated_standard_normal((n, prior.dim), truncation, rng)) * prior.std,
+    "uniform": lambda prior, n, rng, truncation: rng.uniform(prior.low, prior.high, size=(n, prior.dim)),
+    "mixture": lambda prior, n, rng, truncation: (prior.means()[rng.integers(0, prior.components, n)]
+                                                  + rng.standard_normal((n, prior.dim)) * prior.std),
+    "categorical": lambda prior, n, rng, truncation: np.eye(prior.dim)[rng.integers(0, prior.dim, n)],
+    "product": lambda prior, n, rng, truncation: np.concatenate(
+        [NUMPY_PRIORS[f.kind](f, n, rng, truncation) for f in prior.factors], axis=-1),
 }
 
 
-def latent_batch(spec: Spec, n: int, seed: int) -> np.ndarray:
-    """The same z for the same (spec, n, seed), so sample grids compare over time."""
-    return NUMPY_PRIORS[spec.latent.kind](spec.latent, n, np.random.default_rng(seed)).astype(np.float32)
+def truncated_standard_normal(shape, threshold: float, rng: np.random.Generator) -> np.ndarray:
+    """N(0, 1) conditioned on [-threshold, threshold] (the truncation trick of Brock et al. 2019, sec. 3.1:
+    values outside are redrawn), drawn by inverting the CDF: u ~ U(Phi(-t), Phi(t)), z = Phi^-1(u).
+    Exact for any threshold, where redrawing would take ~1/P(|z| < t) rounds for a small one."""
+    from scipy.special import ndtr, ndtri
+
+    low = ndtr(-threshold)
+    # Phi(t) - Phi(-t) = 1 - 2 Phi(-t), without the round-off of 1 - Phi(t) for a large t.
+    z = ndtri(low + rng.uniform(size=shape) * (1.0 - 2.0 * low))
+    return np.clip(z, -threshold, threshold)  # round-off at the ends
+
+
+def latent_batch(spec: Spec, n: int, seed: int, truncated: bool = True) -> np.ndarray:
+    """The same z for the same (spec, n, seed), so sample grids compare over time; drawn with the spec's
+    evaluate.truncation unless `truncated` is False (the prior as training draws it)."""
+    truncation = spec.evaluate.truncation if truncated else None
+    return NUMPY_PRIORS[spec.latent.kind](spec.latent, n, np.random.default_rng(seed), truncation).astype(np.float32)
+
+
+def with_truncation(spec: Spec, truncation: float | None) -> Spec:
+    """The spec with evaluate.truncation set (None: none); ValueError, saying why, for a threshold that is
+    not positive or a prior without a normal factor."""
+    if truncation is not None and not truncation > 0:
+        raise ValueError(f"the truncation threshold must be positive, not {truncation}")
+    if truncation is not None and not spec.latent.truncatable:
+        raise ValueError(f"truncation bounds normal latent factors; {spec.latent.kind}(...) has none")
+    return spec.model_copy(update={"evaluate": spec.evaluate.model_copy(update={"truncation": truncation})})
+
+
+def evaluation_file(iteration: int, truncation: float | None = None) -> str:
+    """The name of a checkpoint's evaluation in its run (`ganspec eval`, Run.evaluate): eval-ITERATION.json,
+    or eval-ITERATION-truncation-T.json for samples drawn with a truncation asked for at evaluation."""
+    return f"eval-{iteration:08d}.json" if truncation is None else f"eval-{iteration:08d}-truncation-{truncation:g}.json"
 
 
 def label_batch(spec: Spec, n: int) -> np.ndarray | None:
@@ -66,7 +100,7 @@ def with_standing_stats(spec: Spec, generator, batches: int, seed: int = 0):
     for k in range(batches):
         for layer in layers:  # moving <- m moving + (1 - m) batch, m = k / (k + 1): the running mean
             layer.momentum = k / (k + 1)
-        z = latent_batch(spec, size, seed=(spec.seed + 1) * 100_003 + k)
+        z = latent_batch(spec, size, seed=(spec.seed + 1) * 100_003 + k, truncated=False)
         labels = np.random.default_rng(k).integers(0, spec.conditional.classes, size) if spec.conditional else None
         copy(generator_inputs(spec, z, labels), training=True)
     return copy
