@@ -161,17 +161,13 @@ class Prior(Component):
     dim: Pos
     positional: ClassVar = ("dim",)
     discrete: ClassVar[bool] = False  # a categorical code (a head predicts it by cross-entropy)
-    gaussian: ClassVar[bool] = False  # N(0, std^2): what evaluate.truncation bounds
+    # N(0, std^2): a factor the truncation trick (evaluate.truncation) bounds.
+    truncatable: ClassVar[bool] = False
 
     @property
     def input_dim(self) -> int:
         """Width of the generator's latent input."""
         return self.dim
-
-    @property
-    def truncatable(self) -> bool:
-        """Whether z has a normal factor for the truncation trick (evaluate.truncation) to bound."""
-        return self.gaussian
 
 
 @PRIORS.register
@@ -180,7 +176,7 @@ class Normal(Prior):
 
     kind: Literal["normal"] = "normal"
     std: PosFloat = 1.0
-    gaussian: ClassVar[bool] = True
+    truncatable: ClassVar[bool] = True
 
 
 @PRIORS.register
@@ -251,6 +247,7 @@ class Product(Component):
 
     @property
     def truncatable(self) -> bool:
+        """Whether a factor is one the truncation trick (evaluate.truncation) bounds."""
         return any(factor.truncatable for factor in self.factors)
 
     def columns(self, index: int) -> tuple[int, int]:
